@@ -1,0 +1,7 @@
+/* model/cmd_encode.c: placeholder until its issue lands; the owner replaces this file. */
+#include "core/error.h"
+
+int rdt_cmd_encode_lang(int argc, char **argv) {
+  (void)argc;
+  rdt_die("'rdt %s' is not implemented yet", argv[0]);
+}

@@ -1,0 +1,7 @@
+/* sim/bench_sim.c: placeholder until its issue lands; the owner replaces this file. */
+#include "core/error.h"
+
+int rdt_bench_sim(int argc, char **argv) {
+  (void)argc;
+  rdt_die("'rdt %s' is not implemented yet", argv[0]);
+}

@@ -1,0 +1,7 @@
+/* train/cmd_train.c: placeholder until its issue lands; the owner replaces this file. */
+#include "core/error.h"
+
+int rdt_cmd_train(int argc, char **argv) {
+  (void)argc;
+  rdt_die("'rdt %s' is not implemented yet", argv[0]);
+}

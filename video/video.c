@@ -1,0 +1,2 @@
+/* video/video.c: placeholder until the video writer lands. */
+#include "video/video.h"
