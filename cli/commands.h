@@ -17,7 +17,7 @@ int rdt_cmd_inspect(int argc, char **argv);      /* core/inspect.c     */
 /* rdt bench TARGET: each prints one JSON object on stdout. */
 int rdt_bench_kernels(int argc, char **argv);    /* kernels/bench_kernels.c */
 int rdt_bench_policy(int argc, char **argv);     /* model/bench_model.c */
-int rdt_bench_encoders(int argc, char **argv);   /* model/bench_model.c */
+int rdt_bench_encoders(int argc, char **argv);   /* model/bench_encoders.c */
 int rdt_bench_train(int argc, char **argv);      /* train/bench_train.c */
 int rdt_bench_sim(int argc, char **argv);        /* sim/bench_sim.c */
 

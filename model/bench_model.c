@@ -5,8 +5,3 @@ int rdt_bench_policy(int argc, char **argv) {
   (void)argc;
   rdt_die("'rdt %s' is not implemented yet", argv[0]);
 }
-
-int rdt_bench_encoders(int argc, char **argv) {
-  (void)argc;
-  rdt_die("'rdt %s' is not implemented yet", argv[0]);
-}
