@@ -18,6 +18,7 @@ typedef struct {
   int tty;
   int enabled;
   FILE *out;
+  char suffix[128];   /* the last suffix given, repeated by rdt_progress_end */
 } rdt_progress;
 
 void rdt_progress_start(rdt_progress *p, const char *label, int64_t total);
