@@ -43,45 +43,75 @@ char *rdt_read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* Write all of data to fd, retrying short writes; 0 or errno. */
-static int write_all(int fd, const void *data, size_t len) {
+int rdt_atomic_open(rdt_atomic_file *f, const char *path) {
+  size_t n = strlen(path) + 32;
+  memset(f, 0, sizeof *f);
+  f->path = rdt_strdup(path);
+  f->tmp = rdt_malloc(n);
+  snprintf(f->tmp, n, "%s.tmp.%d", path, (int)getpid());
+  f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (f->fd < 0) {
+    rdt_fail("%s: cannot create %s: %s", path, f->tmp, strerror(errno));
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    return -1;
+  }
+  return 0;
+}
+
+void rdt_atomic_abort(rdt_atomic_file *f) {
+  if (f->fd >= 0) close(f->fd);
+  if (f->tmp) unlink(f->tmp);
+  free(f->path);
+  free(f->tmp);
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
+}
+
+/* Record "PATH: what failed: errno text", abort, return -1. */
+static int atomic_fail(rdt_atomic_file *f, const char *what, int err) {
+  rdt_fail("%s: %s: %s", f->path ? f->path : "?", what, strerror(err));
+  rdt_atomic_abort(f);
+  return -1;
+}
+
+int rdt_atomic_write(rdt_atomic_file *f, const void *data, size_t len) {
   const char *p = data;
+  if (f->fd < 0) return rdt_fail("atomic write on a closed file");
   while (len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
+    ssize_t w = write(f->fd, p, len > (1u << 30) ? (1u << 30) : len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return atomic_fail(f, "write failed", errno);
     p += w;
     len -= (size_t)w;
   }
   return 0;
 }
 
-int rdt_write_file_atomic(const char *path, const void *data, size_t len) {
-  size_t n = strlen(path) + 32;
-  char *tmp = rdt_malloc(n);
-  snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    rdt_fail("%s: cannot create %s: %s", path, tmp, strerror(errno));
-    free(tmp);
-    return -1;
-  }
-  int err = write_all(fd, data, len);
-  if (!err && fsync(fd) != 0) err = errno;
-  if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) err = errno;
-  if (err) {
-    unlink(tmp);
-    free(tmp);
-    return rdt_fail("%s: write failed: %s", path, strerror(err));
-  }
-  free(tmp);
-  char *dir = rdt_dirname(path);
-  int rc = rdt_fsync_dir(dir);
+int rdt_atomic_commit(rdt_atomic_file *f) {
+  if (f->fd < 0) return rdt_fail("atomic commit on a closed file");
+  if (fsync(f->fd) != 0) return atomic_fail(f, "fsync failed", errno);
+  int rc = close(f->fd);
+  f->fd = -1;
+  if (rc != 0) return atomic_fail(f, "close failed", errno);
+  if (rename(f->tmp, f->path) != 0) return atomic_fail(f, "rename failed", errno);
+  char *dir = rdt_dirname(f->path);
+  rc = rdt_fsync_dir(dir);
   free(dir);
+  free(f->path);
+  free(f->tmp);
+  memset(f, 0, sizeof *f);
+  f->fd = -1;
   return rc;
+}
+
+int rdt_write_file_atomic(const char *path, const void *data, size_t len) {
+  rdt_atomic_file f;
+  if (rdt_atomic_open(&f, path) != 0) return -1;
+  if (rdt_atomic_write(&f, data, len) != 0) return -1;
+  return rdt_atomic_commit(&f);
 }
 
 int rdt_mkdirs(const char *path) {

@@ -8,6 +8,17 @@
 char *rdt_read_file(const char *path, size_t *len);
 /* Write atomically: PATH.tmp.PID, fsync, rename, fsync the folder.  0 or -1. */
 int rdt_write_file_atomic(const char *path, const void *data, size_t len);
+/* A file written in pieces and published atomically: open creates PATH.tmp.PID,
+ * commit fsyncs, renames it over PATH and fsyncs the folder; abort (or a failed
+ * write or commit) removes the temporary and leaves PATH as it was. */
+typedef struct {
+  int fd;
+  char *path, *tmp;
+} rdt_atomic_file;
+int rdt_atomic_open(rdt_atomic_file *f, const char *path);            /* 0 or -1 */
+int rdt_atomic_write(rdt_atomic_file *f, const void *data, size_t len); /* 0 or -1 (then aborted) */
+int rdt_atomic_commit(rdt_atomic_file *f);                             /* 0 or -1 (then aborted) */
+void rdt_atomic_abort(rdt_atomic_file *f);
 /* mkdir -p.  0 or -1. */
 int rdt_mkdirs(const char *path);
 /* Remove a folder and everything below it.  0 or -1. */

@@ -16,6 +16,9 @@ typedef struct rdt_st rdt_st;
 /* Open a tensor file, shard index, folder or torch zip; NULL + rdt_error() on failure. */
 rdt_st *rdt_st_open(const char *path);
 void rdt_st_close(rdt_st *st);
+/* Read a safetensors image held in memory (len bytes; referenced, not copied:
+ * keep it alive while the handle is open).  name is used in messages. */
+rdt_st *rdt_st_open_memory(const void *data, size_t len, const char *name);
 
 /* The path that was opened (for messages). */
 const char *rdt_st_path(const rdt_st *st);
