@@ -1,0 +1,100 @@
+/* kernels/cpu/optim.c: AdamW and EMA updates, gradient norms and scaling (all F32). */
+#include <math.h>
+#include <stdlib.h>
+#include "core/error.h"
+#include "kernels/cpu/cpu.h"
+
+/* ---------------------------------------------------------------- AdamW */
+/* The scalars are formed in double and rounded to float once, as PyTorch does
+ * with its Python-float hyper-parameters; the per-element arithmetic follows
+ * torch.optim.AdamW's single-tensor path operation by operation. */
+typedef struct {
+  float *p, *m, *v;
+  const float *g;
+  float decay;        /* 1 - lr wd */
+  float one_m_b1;     /* lerp weight 1 - beta1 */
+  float b2, one_m_b2;
+  float bc2_sqrt;     /* sqrt(1 - beta2^step) */
+  float step_size;    /* lr / (1 - beta1^step) */
+  float eps;
+} adamw_job;
+
+static void adamw_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  adamw_job *j = arg;
+  for (size_t i = i0; i < i1; i++) {
+    float g = j->g[i];
+    float p = j->p[i] * j->decay;
+    float m = j->one_m_b1 < 0.5f ? j->m[i] + j->one_m_b1 * (g - j->m[i])     /* torch lerp */
+                                 : g - (g - j->m[i]) * (1.0f - j->one_m_b1);
+    float v = j->v[i] * j->b2 + j->one_m_b2 * g * g;
+    float denom = sqrtf(v) / j->bc2_sqrt + j->eps;
+    j->p[i] = p + -j->step_size * m / denom;
+    j->m[i] = m;
+    j->v[i] = v;
+  }
+}
+
+void kcpu_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                float beta2, float eps, float wd, int step) {
+  RDT_ASSERT(step >= 1);
+  double bc1 = 1.0 - pow(beta1, step), bc2 = 1.0 - pow(beta2, step);
+  adamw_job j = {p, m, v, g,
+                 (float)(1.0 - (double)lr * wd),
+                 (float)(1.0 - (double)beta1),
+                 beta2,
+                 (float)(1.0 - (double)beta2),
+                 (float)sqrt(bc2),
+                 (float)(lr / bc1),
+                 eps};
+  kcpu_for(b, n, KCPU_GRAIN, adamw_range, &j);
+}
+
+/* ---------------------------------------------------------------- EMA, norms, scaling */
+typedef struct {
+  float *y;
+  const float *x;
+  float s;
+  double *partial;
+} vec_job;
+
+/* diffusers EMAModel.step: ema -= (1 - decay) (ema - p). */
+static void ema_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  vec_job *j = arg;
+  for (size_t i = i0; i < i1; i++) j->y[i] -= j->s * (j->y[i] - j->x[i]);
+}
+
+void kcpu_ema(k_backend *b, float *ema, const float *p, size_t n, float decay) {
+  vec_job j = {ema, p, (float)(1.0 - (double)decay), NULL};
+  kcpu_for(b, n, KCPU_GRAIN, ema_range, &j);
+}
+
+static void sumsq_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  vec_job *j = arg;
+  double s = 0.0;
+  for (size_t i = i0; i < i1; i++) s += (double)j->x[i] * j->x[i];
+  j->partial[i0 / KCPU_GRAIN] = s;
+}
+
+double kcpu_sumsq(k_backend *b, const float *x, size_t n) {
+  size_t nchunks = (n + KCPU_GRAIN - 1) / KCPU_GRAIN;
+  vec_job j = {NULL, x, 0, rdt_malloc((nchunks ? nchunks : 1) * sizeof(double))};
+  kcpu_for(b, n, KCPU_GRAIN, sumsq_range, &j);
+  double s = 0.0;
+  for (size_t c = 0; c < nchunks; c++) s += j.partial[c];
+  free(j.partial);
+  return s;
+}
+
+static void scale_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  vec_job *j = arg;
+  for (size_t i = i0; i < i1; i++) j->y[i] *= j->s;
+}
+
+void kcpu_scale_f32(k_backend *b, float *x, size_t n, float s) {
+  vec_job j = {x, NULL, s, NULL};
+  kcpu_for(b, n, KCPU_GRAIN, scale_range, &j);
+}
