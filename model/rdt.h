@@ -122,6 +122,9 @@ typedef struct {
 int rdt_param_table(const rdt_model_config *cfg, rdt_param_info **out);
 /* Total number of floats of a table. */
 size_t rdt_param_total(const rdt_param_info *t, int n);
+/* Does a tensor file hold exactly this table (names, shapes, float dtypes)?
+ * 0, or -1 with every missing, unexpected and wrong-shaped name in one error. */
+int rdt_param_check(const rdt_param_info *table, int n, const rdt_st *st);
 
 /* ---------------------------------------------------------------- model object */
 typedef struct rdt_model rdt_model;
@@ -137,7 +140,8 @@ int rdt_model_param_count(const rdt_model *m);
 const rdt_param_info *rdt_model_param(const rdt_model *m, int i);
 int rdt_model_param_find(const rdt_model *m, const char *name);   /* index or -1 */
 size_t rdt_model_numel(const rdt_model *m);                        /* total floats */
-/* Device F32 buffers of rdt_model_numel() floats, in table layout. */
+/* Device F32 buffers of rdt_model_numel() floats, in table layout.  The
+ * gradient buffer is allocated (zeroed) on first use. */
 float *rdt_model_params(rdt_model *m);
 float *rdt_model_grads(rdt_model *m);
 void rdt_model_zero_grad(rdt_model *m);
