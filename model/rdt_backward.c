@@ -22,9 +22,7 @@ static void mlp_backward(rdt_model *m, const rdt_mlp_params *p, const rdt_mlp_ac
     size_t n = (size_t)rows * p->out[i - 1];
     if (silu) k_silu_backward(b, s2, s1, a->y[i - 1], n, 0);
     else k_gelu_backward(b, s2, s1, a->y[i - 1], n, 0);
-    dy = s2;
-    void *t = s1;   /* alternate the scratch buffers */
-    s1 = s2, s2 = t;
+    dy = s2;   /* the next layer reads s2 and writes s1 */
   }
 }
 
