@@ -18,7 +18,7 @@
  * Vision: the image (3 x S x S, preprocessed as for SigLIP) is cut into p x p
  * patches in row-major patch order; token = W . patch + b with W, b a fixed
  * Gaussian draw from the seed (patch flattened channel, row, column; W scaled
- * by 1/sqrt(3 p p)).  Same contract as SigLIP's last_hidden_state:
+ * by 1/sqrt(3 p p), b by 0.1).  Same contract as SigLIP's last_hidden_state:
  * (S/p)^2 tokens x img_token_dim per image.
  * Text: lower-cased ASCII words (runs of letters and digits) -> FNV-1a hash ->
  * row (hash mod (vocab_size - 1)) + 1 of a seeded N(0,1) table, then an EOS
