@@ -187,7 +187,7 @@ static int parse_one(const char *cmd, const rdt_flag *flags, int nflags, int arg
     if (*i + 1 >= argc) return rdt_fail("flag --%s for '%s' needs a value", f->name, full_cmd(cmd, c, sizeof c));
     value = argv[++*i];
   }
-  if (f->type == RDT_FLAG_LIST && !given[k]) memset(f->ptr, 0, sizeof(rdt_strlist));   /* replace the default */
+  if (f->type == RDT_FLAG_LIST && !given[k]) rdt_strlist_free(f->ptr);   /* replace the default */
   given[k] = 1;
   return flag_set(cmd, f, value, 0);
 }

@@ -187,7 +187,7 @@ struct py {
 };
 
 #define PVM_MAX_OBJECTS (1 << 24)
-#define PVM_MAX_MEMO (1 << 24)
+#define PVM_MAX_MEMO (1 << 20)
 
 typedef struct {
   const unsigned char *start, *p, *end;
