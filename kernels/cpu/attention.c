@@ -4,7 +4,8 @@
  * nh * hd, which sgemm takes as the leading dimension, so no head is copied.
  * Forward: one task per (batch, head, block of query rows); the scores of a
  * block live in a per-thread scratch buffer: S = scale Q K^T (+ bias), masked
- * keys dropped, a stable softmax, then O = P V; lse = max + log(sum) is saved.
+ * keys dropped, E = exp(S - rowmax), O = E V / rowsum(E); lse = max + log(sum)
+ * is saved.
  * Backward (flash-attention style, from q, k and lse): one task per (batch,
  * head) walking its query blocks in order, so dK and dV sum in a fixed order:
  *   P = exp(S - lse), dV += P^T dO, dP = dO V^T, D = rowsum(dO * O),
@@ -60,29 +61,46 @@ static void attn_scores(const attn_job *j, float *S, int bi, int h, int i0, int 
 }
 
 /* ---------------------------------------------------------------- forward */
+/* Largest of x[0..n) (-inf for none). */
+static float row_max(const float *x, int n) {
+  kcpu_v4 m = kcpu_set4(-INFINITY);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    kcpu_v4 v = kcpu_load4(x + i);
+    m = kcpu_select4(v > m, v, m);
+  }
+  float r = fmaxf(fmaxf(m[0], m[1]), fmaxf(m[2], m[3]));
+  for (; i < n; i++) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+/* Scores, unnormalised probabilities e^(s - max) in place, O = E V, then each
+ * row of O divided by its sum (hd divisions instead of Tk). */
 static void attn_fwd_task(void *arg, int task, int worker) {
   attn_job *j = arg;
   int blk = task % j->nqblocks, h = (task / j->nqblocks) % j->nh, bi = task / (j->nqblocks * j->nh);
   int i0 = blk * j->qblock, n = j->Tq - i0 < j->qblock ? j->Tq - i0 : j->qblock;
-  int Tk = j->Tk, ld = j->nh * j->hd;
-  float *S = kcpu_pool_scratch(j->pool, worker, (size_t)j->qblock * Tk);
+  int Tk = j->Tk, hd = j->hd, ld = j->nh * hd;
+  float *S = kcpu_pool_scratch(j->pool, worker, (size_t)j->qblock * (Tk + 1)), *inv = S + (size_t)j->qblock * Tk;
   attn_scores(j, S, bi, h, i0, n);
   for (int i = 0; i < n; i++) {
     float *s = S + (size_t)i * Tk;
-    float mx = -INFINITY;
-    for (int c = 0; c < Tk; c++) mx = s[c] > mx ? s[c] : mx;
-    float l = -INFINITY;
-    if (mx == -INFINITY) {
+    float mx = row_max(s, Tk), l = -INFINITY;
+    inv[i] = 0.0f;
+    if (mx == -INFINITY) {   /* every key masked: zero output */
       memset(s, 0, (size_t)Tk * sizeof(float));
     } else {
-      float sum = kcpu_exp_shift_sum(s, s, Tk, mx), inv = 1.0f / sum;
-      for (int c = 0; c < Tk; c++) s[c] *= inv;
+      float sum = kcpu_exp_shift_sum(s, s, Tk, mx);
+      inv[i] = 1.0f / sum;
       l = mx + logf(sum);
     }
     if (j->lse) j->lse[((size_t)bi * j->nh + h) * j->Tq + i0 + i] = l;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, j->hd, Tk, 1.0f, S, Tk, j->v + at(j, bi, Tk, 0, h), ld,
-              0.0f, j->out + at(j, bi, j->Tq, i0, h), ld);
+  float *out = j->out + at(j, bi, j->Tq, i0, h);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, Tk, 1.0f, S, Tk, j->v + at(j, bi, Tk, 0, h), ld,
+              0.0f, out, ld);
+  for (int i = 0; i < n; i++)
+    for (int c = 0; c < hd; c++) out[(size_t)i * ld + c] *= inv[i];
 }
 
 void kcpu_attention(k_backend *b, void *out, float *lse, const void *q, const void *k, const void *v,
@@ -117,7 +135,9 @@ static void attn_dscores(const attn_job *j, float *dP, const float *P, int bi, i
     for (int c = 0; c < j->hd; c++) D += d[c] * o[c];
     float *ds = dP + (size_t)i * j->Tk;
     const float *p = P + (size_t)i * j->Tk;
-    for (int c = 0; c < j->Tk; c++) ds[c] = p[c] * (ds[c] - D);
+    int c = 0;
+    for (; c + 4 <= j->Tk; c += 4) kcpu_store4(ds + c, kcpu_load4(p + c) * (kcpu_load4(ds + c) - D));
+    for (; c < j->Tk; c++) ds[c] = p[c] * (ds[c] - D);
   }
 }
 

@@ -48,7 +48,19 @@ static float row_dot3(const float *a, const float *b, const float *c, int n) {
 
 /* y = (x - shift) * r * w + bias (bias may be NULL) */
 static void row_affine(float *y, const float *x, float shift, float r, const float *w, const float *bias, int n) {
-  for (int i = 0; i < n; i++) y[i] = (x[i] - shift) * r * w[i] + (bias ? bias[i] : 0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    kcpu_v4 v = (kcpu_load4(x + i) - shift) * r * kcpu_load4(w + i);
+    kcpu_store4(y + i, bias ? v + kcpu_load4(bias + i) : v);
+  }
+  for (; i < n; i++) y[i] = (x[i] - shift) * r * w[i] + (bias ? bias[i] : 0.0f);
+}
+
+/* acc += a * b * s */
+static void row_axpy2(float *acc, const float *a, const float *b, float s, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) kcpu_store4(acc + i, kcpu_load4(acc + i) + kcpu_load4(a + i) * kcpu_load4(b + i) * s);
+  for (; i < n; i++) acc[i] += a[i] * b[i] * s;
 }
 
 /* Rows per task for rows of `dim` elements. */
@@ -139,14 +151,18 @@ static void rms_bwd_chunk(void *arg, int task, int worker) {
   for (size_t r = r0; r < r1; r++) {
     const float *x = j->x + r * n, *dy = j->dy + r * n;
     float rs = j->rstd[r];
-    if (part)
-      for (int i = 0; i < n; i++) part[i] += dy[i] * x[i] * rs;
+    if (part) row_axpy2(part, dy, x, rs, n);
     if (!j->dx) continue;
     float mu = row_sum(x, n) / (float)n;
     float s = row_dot3(dy, j->w, x, n);
     float c = rs * rs * rs * s / (float)(n - 1);
     float *dx = j->dx + r * n;
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      kcpu_v4 g = rs * kcpu_load4(dy + i) * kcpu_load4(j->w + i) - c * (kcpu_load4(x + i) - mu);
+      kcpu_store4(dx + i, j->acc ? kcpu_load4(dx + i) + g : g);
+    }
+    for (; i < n; i++) {
       float g = rs * dy[i] * j->w[i] - c * (x[i] - mu);
       dx[i] = j->acc ? dx[i] + g : g;
     }
