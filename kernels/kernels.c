@@ -14,7 +14,8 @@ k_backend *k_open(const char *name, int threads) {
 #if RDT_HAVE_CUDA
     rc = kcuda_init(b, name[4] == ':' ? atoi(name + 5) : 0);
 #else
-    rc = rdt_fail("backend '%s': this build has no CUDA (nvcc was not found at configure time)", name);
+    rc = rdt_fail("backend '%s': this build has no CUDA backend (nvcc was not found at configure time, "
+                  "or -DRDT_CUDA=OFF)", name);
 #endif
   } else {
     rc = rdt_fail("unknown backend '%s' (expected cpu or cuda[:N])", name);
