@@ -456,6 +456,9 @@ static void t_load_save(void) {
   rdt_st_close(st);
   free(p), free(q);
   rdt_model_free(m), rdt_model_free(m2);
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
 }
 
 /* Sampling: caching conditions or not gives bit-identical actions; a batch of
