@@ -4,7 +4,7 @@
 
 /* Run a shell command; capture stdout+stderr into out; return the exit code. */
 static int run(const char *cmd, char *out, size_t len) {
-  char full[4096];
+  char full[4200];
   snprintf(full, sizeof full, "%s 2>&1", cmd);
   FILE *p = popen(full, "r");
   if (!p) return -1;
@@ -15,7 +15,7 @@ static int run(const char *cmd, char *out, size_t len) {
 }
 
 static char buf[1 << 16];
-static char cmd[4096];
+static char cmd[2048];
 
 static void t_help_lists_every_command(void) {
   static const char *names[] = {"train", "eval", "sim", "bench", "stats", "convert", "encode-lang", "init", "inspect"};
