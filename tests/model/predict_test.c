@@ -1,0 +1,316 @@
+/* tests/model/predict_test.c: `rdt predict` on configs/tiny.yaml -- forward
+ * agrees with the model API (t = 999 with constant inputs, and random t),
+ * loss-mode gradients against central differences of loss-mode losses, sample
+ * mode deterministic and equal to five forward runs combined with the
+ * DPM-Solver++ update written out here, malformed inputs rejected up front. */
+#include <stdarg.h>
+#include <sys/wait.h>
+#include "model_util.h"
+#include "core/fsutil.h"
+#include "core/safetensors.h"
+
+static rdt_model_config cfg;
+static k_backend *be;
+static rdt_model *model;       /* the weights every run uses */
+static const char *dir;
+static char weights[4200];
+
+static int run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int rc = system(cmd);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static const char *bin(void) {
+  const char *b = getenv("RDT_BIN");
+  return b ? b : "./rdt";
+}
+
+/* Path of a file in the scratch folder. */
+static const char *at(const char *name) {
+  static char buf[4][4200];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+  return buf[k];
+}
+
+/* ================================================================ input files */
+
+/* Write the inputs of a mode from a batch.  noisy: forward's noisy_action (NULL:
+ * the batch's noise).  drop / rename / reshape / f32_timesteps make it malformed. */
+typedef struct {
+  const char *drop, *extra;
+  int bad_img_shape, f32_timesteps;
+} damage;
+
+static void write_inputs(const char *path, const test_batch *tb, const char *mode, const float *noisy, damage d) {
+  int B = tb->in.B, L = tb->in.L;
+  int64_t lang[3] = {B, L, cfg.lang_token_dim}, mask[2] = {B, L};
+  int64_t img[3] = {B, cfg.img_cond_len - d.bad_img_shape, cfg.img_token_dim};
+  int64_t st[3] = {B, 1, cfg.state_token_dim}, chunk[3] = {B, cfg.pred_horizon, cfg.action_dim}, b1[1] = {B};
+  float *tf = rdt_malloc(sizeof(float) * B);
+  for (int i = 0; i < B; i++) tf[i] = (float)tb->t[i];
+  rdt_st_writer *w = rdt_st_writer_new();
+#define ADD(name, dt, nd, shape, data)                                                \
+  do {                                                                                \
+    if (!d.drop || strcmp(d.drop, name) != 0) rdt_st_writer_add(w, name, dt, nd, shape, data); \
+  } while (0)
+  ADD("lang_tokens", RDT_F32, 3, lang, tb->lang);
+  ADD("lang_attn_mask", RDT_U8, 2, mask, tb->mask);
+  ADD("img_tokens", RDT_F32, 3, img, tb->img);
+  ADD("state_tokens", RDT_F32, 3, st, tb->state);
+  ADD("action_mask", RDT_F32, 3, st, tb->amask);
+  ADD("ctrl_freqs", RDT_F32, 1, b1, tb->freqs);
+  int is_fwd = strcmp(mode, "forward") == 0, is_loss = strcmp(mode, "loss") == 0;
+  if (is_fwd) ADD("noisy_action", RDT_F32, 3, chunk, noisy ? noisy : tb->noise);
+  if (is_fwd || is_loss) {
+    if (d.f32_timesteps) ADD("timesteps", RDT_F32, 1, b1, tf);
+    else ADD("timesteps", RDT_I64, 1, b1, tb->t);
+  }
+  if (!is_fwd) ADD("noise", RDT_F32, 3, chunk, tb->noise);
+  if (is_loss) ADD("action_gt", RDT_F32, 3, chunk, tb->gt);
+  if (d.extra) rdt_st_writer_add(w, d.extra, RDT_F32, 1, b1, tb->freqs);
+#undef ADD
+  CHECK(rdt_st_writer_save(w, path) == 0);
+  rdt_st_writer_free(w);
+  free(tf);
+}
+
+static const damage none = {NULL, NULL, 0, 0};
+
+/* Run predict; returns the exit code. */
+static int predict(const char *mode, const char *in, const char *out, const char *extra) {
+  return run("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", bin(), weights, in,
+             out, mode, extra ? extra : "", at("predict.err"));
+}
+
+/* An F32 output tensor copied out of a file (n elements expected). */
+static float *read_output(const char *path, const char *name, size_t n) {
+  rdt_st *st = rdt_st_open(path);
+  CHECK_MSG(st != NULL, "%s: %s", path, rdt_error());
+  if (!st) return rdt_calloc(n + 1, sizeof(float));
+  const rdt_tensor *t = rdt_st_find(st, name);
+  CHECK_MSG(t && t->dtype == RDT_F32 && (size_t)rdt_numel(t) == n, "%s: %s missing or wrong", path, name);
+  float *x = rdt_calloc(n + 1, sizeof(float));
+  if (t && (size_t)rdt_numel(t) == n) memcpy(x, t->data, n * sizeof(float));
+  rdt_st_close(st);
+  return x;
+}
+
+/* ================================================================ tests */
+
+/* forward mode equals rdt_model_forward, bit for bit (same CPU code, one thread). */
+static void forward_matches(test_batch *tb) {
+  size_t n = (size_t)tb->in.B * cfg.pred_horizon * cfg.action_dim;
+  write_inputs(at("fwd.in"), tb, "forward", NULL, none);
+  CHECK(predict("forward", at("fwd.in"), at("fwd.out"), NULL) == 0);
+  float *got = read_output(at("fwd.out"), "pred", n), *want = rdt_malloc(4 * n);
+  CHECK(rdt_model_forward(model, &tb->in, tb->noise, tb->t, want) == 0);
+  CHECK(memcmp(got, want, 4 * n) == 0);
+  int finite = 1;
+  for (size_t i = 0; i < n; i++) finite &= isfinite(got[i]);
+  CHECK(finite);
+  free(got), free(want);
+}
+
+static void t_forward(void) {
+  /* t = 999 with zero-variance (constant) inputs */
+  test_batch tb = random_batch(&cfg, 2, 5, 41);
+  for (size_t i = 0; i < (size_t)2 * 5 * cfg.lang_token_dim; i++) tb.lang[i] = 0.25f;
+  for (size_t i = 0; i < (size_t)2 * cfg.img_cond_len * cfg.img_token_dim; i++) tb.img[i] = -0.5f;
+  for (int i = 0; i < 2 * cfg.state_token_dim; i++) tb.state[i] = 0.0f, tb.amask[i] = 1.0f;
+  for (size_t i = 0; i < (size_t)2 * cfg.pred_horizon * cfg.action_dim; i++) tb.noise[i] = 0.0f;
+  for (int i = 0; i < 2 * 5; i++) tb.mask[i] = 1;
+  tb.t[0] = tb.t[1] = 999;
+  forward_matches(&tb);
+  free_batch(&tb);
+  /* random inputs and timesteps, with a language mask; intermediates */
+  tb = random_batch(&cfg, 3, 7, 42);
+  forward_matches(&tb);
+  CHECK(predict("forward", at("fwd.in"), at("fwd2.out"), "--intermediates") == 0);
+  size_t n = (size_t)3 * cfg.img_cond_len * cfg.hidden_size;
+  float *got = read_output(at("fwd2.out"), "img_cond", n), *want = rdt_malloc(4 * n);
+  CHECK(rdt_model_activation(model, "img_cond", want, n) == 0);
+  CHECK(memcmp(got, want, 4 * n) == 0);
+  free(got), free(want);
+  free(read_output(at("fwd2.out"), "lang_cond", (size_t)3 * 7 * cfg.hidden_size));
+  free(read_output(at("fwd2.out"), "state_action_traj", (size_t)3 * (1 + cfg.pred_horizon) * cfg.hidden_size));
+  free_batch(&tb);
+}
+
+/* loss mode: its gradients against central differences of its own loss, with
+ * the weights file perturbed, for the largest-gradient element of some tensors. */
+static void t_loss_grads(void) {
+  test_batch tb = random_batch(&cfg, 2, 6, 43);
+  write_inputs(at("loss.in"), &tb, "loss", NULL, none);
+  CHECK(predict("loss", at("loss.in"), at("loss.out"), "--grads") == 0);
+  float *loss = read_output(at("loss.out"), "loss", 1);
+  float api;
+  CHECK(rdt_model_loss(model, &tb.in, tb.gt, tb.noise, tb.t, 0, 1.0f, &api) == 0);
+  CHECK(loss[0] == api);
+  const char *names[5] = {"model.blocks.1.cross_attn.kv.weight", "lang_adaptor.0.weight", "model.x_pos_embed",
+                          "model.blocks.0.attn.q_norm.weight", "state_adaptor.4.bias"};
+  size_t total = rdt_model_numel(model);
+  float *p = rdt_malloc(4 * total);
+  k_download(be, p, rdt_model_params(model), 4 * total);
+  char saved[4200];
+  snprintf(saved, sizeof saved, "%s", weights);
+  snprintf(weights, sizeof weights, "%s", at("perturbed/model.safetensors"));
+  CHECK(rdt_mkdirs(at("perturbed")) == 0);
+  CHECK(rdt_model_config_write(&cfg, at("perturbed/config.json")) == 0);
+  for (int k = 0; k < 5; k++) {
+    const rdt_param_info *t = rdt_model_param(model, rdt_model_param_find(model, names[k]));
+    char gname[128];
+    snprintf(gname, sizeof gname, "grad.%s", names[k]);
+    float *g = read_output(at("loss.out"), gname, t->numel);
+    size_t top = 0;
+    for (size_t i = 1; i < t->numel; i++)
+      if (fabsf(g[i]) > fabsf(g[top])) top = i;
+    double l[2], h = 1e-2;
+    for (int s = 0; s < 2; s++) {
+      float v = (float)(p[t->offset + top] + (s ? -h : h));
+      k_upload(be, rdt_model_params(model) + t->offset + top, &v, 4);
+      CHECK(rdt_model_save(model, NULL, weights, RDT_F32) == 0);
+      CHECK(predict("loss", at("loss.in"), at("lossp.out"), NULL) == 0);
+      float *lv = read_output(at("lossp.out"), "loss", 1);
+      l[s] = lv[0];
+      free(lv);
+    }
+    k_upload(be, rdt_model_params(model) + t->offset + top, p + t->offset + top, 4);
+    double fd = (l[0] - l[1]) / (2 * h), rel = fabs(fd - g[top]) / fmax(fabs(fd), fabs(g[top]));
+    CHECK_MSG(rel < 1e-2, "%s[%zu]: grad %.6g, finite difference %.6g", names[k], top, g[top], fd);
+    free(g);
+  }
+  snprintf(weights, sizeof weights, "%s", saved);
+  free(loss), free(p);
+  free_batch(&tb);
+}
+
+/* alphas_cumprod of squaredcos_cap_v2 in double. */
+static double abar(int t) {
+  double prod = 1;
+  for (int i = 0; i <= t; i++) {
+    double c1 = cos((i / 1000.0 + 0.008) / 1.008 * M_PI / 2), c2 = cos(((i + 1) / 1000.0 + 0.008) / 1.008 * M_PI / 2);
+    double beta = 1 - c2 * c2 / (c1 * c1);
+    prod *= 1 - (beta < 0.999 ? beta : 0.999);
+  }
+  return prod;
+}
+
+/* sample mode: deterministic, cache-independent, and equal to forward x5 with
+ * DPM-Solver++(2M) from the published formulas (Lu et al. 2022, midpoint form):
+ *   lambda = log(alpha / sigma), h = lambda_t - lambda_s,
+ *   first order:  x' = (sigma_t / sigma_s) x - alpha_t (e^-h - 1) D0
+ *   second order: ... - 0.5 alpha_t (e^-h - 1) D1, D1 = (m0 - m1) / r0, r0 = h_prev / h
+ * steps 999 799 599 400 200 (orders 1 2 2 2 1), final sigma 0, times the mask. */
+static void t_sample(void) {
+  int B = 2;
+  test_batch tb = random_batch(&cfg, B, 4, 44);
+  size_t n = (size_t)B * cfg.pred_horizon * cfg.action_dim, chunk = n / B;
+  write_inputs(at("sample.in"), &tb, "sample", NULL, none);
+  CHECK(predict("sample", at("sample.in"), at("s1.out"), NULL) == 0);
+  CHECK(predict("sample", at("sample.in"), at("s2.out"), NULL) == 0);
+  CHECK(predict("sample", at("sample.in"), at("s3.out"), "--no_cache") == 0);
+  float *s1 = read_output(at("s1.out"), "action_pred", n), *s2 = read_output(at("s2.out"), "action_pred", n);
+  float *s3 = read_output(at("s3.out"), "action_pred", n);
+  CHECK(memcmp(s1, s2, 4 * n) == 0);
+  CHECK(memcmp(s1, s3, 4 * n) == 0);
+  int ts[5] = {999, 799, 599, 400, 200};
+  double sig[6], alpha[6], lambda[6];
+  for (int k = 0; k < 5; k++) {
+    double ab = abar(ts[k]);
+    sig[k] = sqrt((1 - ab) / ab);
+  }
+  sig[5] = 0;
+  for (int k = 0; k < 6; k++) {
+    alpha[k] = 1 / sqrt(sig[k] * sig[k] + 1);
+    lambda[k] = log(alpha[k]) - log(sig[k] * alpha[k]);   /* +inf at sigma 0 */
+  }
+  double *x = rdt_malloc(8 * n), *m1 = rdt_malloc(8 * n);
+  float *xf = rdt_malloc(4 * n);
+  for (size_t i = 0; i < n; i++) x[i] = tb.noise[i];
+  for (int k = 0; k < 5; k++) {
+    for (size_t i = 0; i < n; i++) xf[i] = (float)x[i];
+    for (int b = 0; b < B; b++) tb.t[b] = ts[k];
+    write_inputs(at("step.in"), &tb, "forward", xf, none);
+    CHECK(predict("forward", at("step.in"), at("step.out"), NULL) == 0);
+    float *m0 = read_output(at("step.out"), "pred", n);
+    double h = lambda[k + 1] - lambda[k], st = sig[k + 1] * alpha[k + 1], ss = sig[k] * alpha[k];
+    double ratio = k == 4 ? 0 : st / ss, e = alpha[k + 1] * (exp(-h) - 1);
+    int order = k == 0 || k == 4 ? 1 : 2;
+    double r0 = k > 0 ? (lambda[k] - lambda[k - 1]) / h : 1;
+    for (size_t i = 0; i < n; i++) {
+      double d1 = order == 2 ? (m0[i] - m1[i]) / r0 : 0;
+      double nx = ratio * x[i] - e * m0[i] - 0.5 * e * d1;
+      m1[i] = m0[i];
+      x[i] = nx;
+    }
+    free(m0);
+  }
+  double *sd = rdt_malloc(8 * n);
+  for (size_t i = 0; i < n; i++) {
+    x[i] *= tb.amask[(i / chunk) * cfg.action_dim + i % cfg.action_dim];
+    sd[i] = s1[i];
+  }
+  double err = test_rel_err(sd, x, n);
+  CHECK_MSG(err < 1e-4, "sample vs 5 forward steps: relative error %.3g", err);
+  fprintf(stderr, "  sample vs forward x5 + DPM-Solver++ in double: relative error %.3g\n", err);
+  free(s1), free(s2), free(s3), free(x), free(m1), free(xf), free(sd);
+  free_batch(&tb);
+}
+
+/* Every malformed input is reported at once, before the weights are read. */
+static void t_malformed(void) {
+  test_batch tb = random_batch(&cfg, 2, 3, 45);
+  /* weights that would fail to load: the input check must come first */
+  snprintf(weights, sizeof weights, "%s", at("broken/model.safetensors"));
+  CHECK(rdt_mkdirs(at("broken")) == 0);
+  CHECK(rdt_model_config_write(&cfg, at("broken/config.json")) == 0);
+  CHECK(rdt_write_file_atomic(weights, "not a tensor file", 17) == 0);
+  struct { damage d; const char *mode; const char *words[4]; } cases[] = {
+    {{"ctrl_freqs", NULL, 0, 0}, "forward", {"missing ctrl_freqs", NULL}},
+    {{NULL, NULL, 1, 0}, "loss", {"img_tokens has shape", NULL}},
+    {{NULL, NULL, 0, 1}, "forward", {"timesteps has dtype F32", NULL}},
+    {{"state_tokens", "foo", 1, 1}, "loss",
+     {"missing state_tokens", "img_tokens has shape", "timesteps has dtype F32", "unexpected input foo"}},
+    {{"noise", NULL, 0, 0}, "sample", {"missing noise", NULL}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    write_inputs(at("bad.in"), &tb, cases[c].mode, NULL, cases[c].d);
+    unlink(at("bad.out"));
+    CHECK(predict(cases[c].mode, at("bad.in"), at("bad.out"), NULL) == 1);
+    CHECK(!rdt_is_file(at("bad.out")));
+    char *err = rdt_read_file(at("predict.err"), NULL);
+    for (int k = 0; k < 4 && cases[c].words[k]; k++)
+      CHECK_MSG(err && strstr(err, cases[c].words[k]), "case %zu: '%s' not in: %s", c, cases[c].words[k], err);
+    CHECK_MSG(err && !strstr(err, "not a tensor file") && !strstr(err, "model.safetensors"), "%s", err);
+    free(err);
+  }
+  free_batch(&tb);
+}
+
+int main(void) {
+  cfg = tiny_config();
+  be = k_open("cpu", 1);
+  if (!be) return fprintf(stderr, "%s\n", rdt_error()), 1;
+  dir = test_tmpdir("model-predict");
+  model = rdt_model_new(be, &cfg);
+  free(random_params(model, 40));
+  CHECK(rdt_mkdirs(at("w")) == 0);
+  snprintf(weights, sizeof weights, "%s", at("w/model.safetensors"));
+  CHECK(rdt_model_save(model, NULL, weights, RDT_F32) == 0);
+  CHECK(rdt_model_config_write(&cfg, at("w/config.json")) == 0);
+  RUN(t_forward);
+  RUN(t_loss_grads);
+  RUN(t_sample);
+  RUN(t_malformed);
+  rdt_model_free(model);
+  k_close(be);
+  run("rm -rf '%s'", dir);
+  return test_done();
+}
