@@ -5,23 +5,46 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/error.h"
 #include "core/fsutil.h"
 
-char *rdt_read_file(const char *path, size_t *len) {
+/* Open a regular file for reading and stat it; -1 + rdt_error() naming it. */
+static int open_regular(const char *path, struct stat *sb) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    rdt_fail("%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+  if (fd < 0) return rdt_fail("%s: cannot open: %s", path, strerror(errno));
+  if (fstat(fd, sb) != 0 || !S_ISREG(sb->st_mode)) {
     close(fd);
-    rdt_fail("%s: not a regular file", path);
+    return rdt_fail("%s: not a regular file", path);
+  }
+  return fd;
+}
+
+void *rdt_map_file(const char *path, size_t *len) {
+  static char empty;
+  struct stat sb;
+  int fd = open_regular(path, &sb);
+  if (fd < 0) return NULL;
+  *len = (size_t)sb.st_size;
+  void *p = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0) : &empty;
+  close(fd);
+  if (p == MAP_FAILED) {
+    rdt_fail("%s: cannot map: %s", path, strerror(errno));
     return NULL;
   }
+  return p;
+}
+
+void rdt_unmap_file(void *p, size_t len) {
+  if (p && len) munmap(p, len);
+}
+
+char *rdt_read_file(const char *path, size_t *len) {
+  struct stat sb;
+  int fd = open_regular(path, &sb);
+  if (fd < 0) return NULL;
   size_t cap = (size_t)sb.st_size + 1, n = 0;
   char *buf = rdt_malloc(cap);
   for (;;) {

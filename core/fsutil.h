@@ -6,6 +6,10 @@
 
 /* Read a whole file (NUL-terminated, malloc'd); NULL + rdt_error(). */
 char *rdt_read_file(const char *path, size_t *len);
+/* Map a regular file read-only; NULL + rdt_error() naming it.  An empty file
+ * gives a valid pointer to no bytes.  Release with rdt_unmap_file. */
+void *rdt_map_file(const char *path, size_t *len);
+void rdt_unmap_file(void *p, size_t len);
 /* Write atomically: PATH.tmp.PID, fsync, rename, fsync the folder.  0 or -1. */
 int rdt_write_file_atomic(const char *path, const void *data, size_t len);
 /* A file written in pieces and published atomically: open creates PATH.tmp.PID,

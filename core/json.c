@@ -451,27 +451,21 @@ static void shortest(char *b, size_t len, double v, int lo, int is_float) {
   }
 }
 
-void jw_num(rdt_jw *w, double v) {
+/* A number (NaN and infinities as null), shortest form from lo significant digits up. */
+static void jw_number(rdt_jw *w, double v, int lo, int is_float) {
   if (!isfinite(v)) {
     jw_null(w);
     return;
   }
   char b[40];
-  shortest(b, sizeof b, v, 15, 0);
+  shortest(b, sizeof b, v, lo, is_float);
   jw_before(w);
   jw_puts(w, b);
 }
 
-void jw_float(rdt_jw *w, float v) {
-  if (!isfinite(v)) {
-    jw_null(w);
-    return;
-  }
-  char b[40];
-  shortest(b, sizeof b, v, 6, 1);
-  jw_before(w);
-  jw_puts(w, b);
-}
+void jw_num(rdt_jw *w, double v) { jw_number(w, v, 15, 0); }
+
+void jw_float(rdt_jw *w, float v) { jw_number(w, v, 6, 1); }
 
 void jw_bool(rdt_jw *w, int v) {
   jw_before(w);

@@ -20,8 +20,8 @@ struct rdt_json {
   int boolean;
   double number;
   const char *raw;   /* number token text (exact integers beyond 2^53) */
-  char *string;      /* STRING value; also the key when a member of an object */
-  char *key;
+  char *string;      /* STRING value */
+  char *key;         /* the member name, for children of an OBJECT (else NULL) */
   int count;         /* ARRAY/OBJECT children */
   rdt_json *items;   /* children, in document order */
 };

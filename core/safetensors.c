@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/error.h"
@@ -96,7 +95,7 @@ void rdt_st_close(rdt_st *st) {
   if (!st) return;
   for (int i = 0; i < st->count; i++) free((char *)st->tensors[i].name);
   for (int i = 0; i < st->nmeta; i++) free(st->meta_keys[i]), free(st->meta_values[i]);
-  for (int i = 0; i < st->nmaps; i++) munmap(st->map_addr[i], st->map_len[i]);
+  for (int i = 0; i < st->nmaps; i++) rdt_unmap_file(st->map_addr[i], st->map_len[i]);
   for (int i = 0; i < st->nzips; i++) rdt_zip_close(st->zips[i]);
   free(st->tensors);
   free(st->by_name);
@@ -293,27 +292,11 @@ rdt_st *rdt_st_open_memory(const void *data, size_t len, const char *name) {
 
 /* A single .safetensors file, mapped read-only. */
 static rdt_st *open_safetensors(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    rdt_fail("%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    rdt_fail("%s: not a regular file", path);
-    return NULL;
-  }
-  size_t size = (size_t)sb.st_size;
+  size_t size;
+  void *base = rdt_map_file(path, &size);
+  if (!base) return NULL;
   rdt_st *st = rdt_st_new(path);
-  void *base = size >= 8 ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-  close(fd);
-  if (base == MAP_FAILED) {
-    rdt_fail("%s: cannot map: %s", path, strerror(errno));
-    rdt_st_close(st);
-    return NULL;
-  }
-  if (base) keep_map(st, base, size);
+  keep_map(st, base, size);
   if (parse_image(st, base, size) != 0) {
     rdt_fail_ctx("%s", path);
     rdt_st_close(st);

@@ -4,15 +4,11 @@
  *
  * Every read is bounds-checked; a malformed file gives an error naming it.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "core/st_internal.h"
 #include "core/torchzip.h"
 
@@ -104,18 +100,7 @@ static int zip_read_entry(rdt_zip *z, uint64_t *at, zip_entry *e) {
 
 /* Map path and read its central directory. */
 static int zip_load(rdt_zip *z, const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return rdt_fail("cannot open: %s", strerror(errno));
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    close(fd);
-    return rdt_fail("not a regular file");
-  }
-  z->size = (size_t)sb.st_size;
-  void *base = z->size ? mmap(NULL, z->size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
-  close(fd);
-  if (base == MAP_FAILED) return rdt_fail("cannot map: %s", strerror(errno));
-  z->base = base;
+  if (!(z->base = rdt_map_file(path, &z->size))) return -1;
   uint64_t at = 0, count = 0;
   if (zip_find_directory(z, &at, &count) != 0) return -1;
   if (count > z->size / 46) return rdt_fail("zip directory claims %llu entries", (unsigned long long)count);
@@ -141,7 +126,7 @@ rdt_zip *rdt_zip_open(const char *path) {
 void rdt_zip_close(rdt_zip *z) {
   if (!z) return;
   for (int i = 0; i < z->count; i++) free(z->entries[i].name);
-  if (z->base) munmap(z->base, z->size);
+  rdt_unmap_file(z->base, z->size);
   free(z->entries);
   free(z->path);
   free(z);
@@ -667,9 +652,13 @@ static const py *load_pickle(const char *path, rdt_zip **zp, pvm *m, char *prefi
   for (int k = 0; k < z->count && !bo; k++)
     if (!strcmp(z->entries[k].name, order)) bo = rdt_zip_data(z, order, &n);
   if (bo && !(n == 6 && memcmp(bo, "little", 6) == 0)) i = rdt_fail("byte order is not little-endian");
-  const void *pkl = i >= 0 ? rdt_zip_data(z, z->entries[i].name, &n) : NULL;
+  if (i < 0) {
+    rdt_fail_ctx("%s", path);
+    return NULL;
+  }
+  const void *pkl = rdt_zip_data(z, z->entries[i].name, &n);   /* its errors name the file */
   const py *top = pkl ? pvm_run(m, pkl, n) : NULL;
-  if (!top) rdt_fail_ctx("%s", path);
+  if (pkl && !top) rdt_fail_ctx("%s: %s", path, z->entries[i].name);
   return top;
 }
 

@@ -42,6 +42,22 @@ static void t_atomic_write_failure_keeps_old(void) {
   free(sub);
 }
 
+static void t_map_file(void) {
+  char *p = rdt_path_join(dir, "m.bin"), *e = rdt_path_join(dir, "empty.bin");
+  CHECK(rdt_write_file_atomic(p, "abcdef", 6) == 0 && rdt_write_file_atomic(e, "", 0) == 0);
+  size_t n = 0;
+  char *m = rdt_map_file(p, &n);
+  CHECK(m && n == 6 && memcmp(m, "abcdef", 6) == 0);
+  rdt_unmap_file(m, n);
+  m = rdt_map_file(e, &n);
+  CHECK(m != NULL && n == 0);
+  rdt_unmap_file(m, n);
+  CHECK(rdt_map_file(dir, &n) == NULL && strstr(rdt_error(), "not a regular file"));
+  CHECK(rdt_map_file("/nonexistent/x", &n) == NULL && strstr(rdt_error(), "/nonexistent/x"));
+  free(p);
+  free(e);
+}
+
 static void t_list_dir_sorted(void) {
   char *d = rdt_path_join(dir, "list");
   CHECK(rdt_mkdirs(d) == 0);
@@ -104,6 +120,7 @@ int main(void) {
   dir = test_tmpdir("fsutil");
   RUN(t_atomic_write_and_read);
   RUN(t_atomic_write_failure_keeps_old);
+  RUN(t_map_file);
   RUN(t_list_dir_sorted);
   RUN(t_mkdirs_and_rmtree);
   RUN(t_paths);
