@@ -94,8 +94,8 @@ int rdt_cmd_inspect(int argc, char **argv) {
     {"json", RDT_FLAG_BOOL, &as_json, "false", "print JSON instead of a table"},
   };
   rdt_strlist pos;
-  int rc = rdt_flags_parse(argv[0], "inspect PATH: list the tensors (name, dtype, shape) and the parameter count of a\n"
-                           "safetensors file, sharded index, checkpoint folder or pytorch_model.bin",
+  int rc = rdt_flags_parse(argv[0], "rdt inspect PATH [--json]: list the tensors (name, dtype, shape) and the parameter\n"
+                           "count of PATH: a safetensors file, sharded index, checkpoint folder or pytorch_model.bin",
                            flags, 1, argc, argv, NULL, &pos);
   if (rc == 1) return 0;
   if (rc < 0) rdt_die_last();
