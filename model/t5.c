@@ -319,3 +319,24 @@ int t5_encode_text(t5 *m, const char *text, int max_length, float **out, int *le
   *len = n;
   return 0;
 }
+
+/* ================================================================ precomputed embeddings */
+
+/* [A-Za-z0-9] (ASCII, whatever the locale). */
+static int ascii_alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+char *t5_embed_path(const char *dir, const char *instruction) {
+  size_t n = strlen(instruction);
+  char *name = rdt_malloc(n + 32);
+  if (!n) {
+    strcpy(name, "empty_lang_embed.safetensors");
+  } else {
+    for (size_t i = 0; i < n; i++) name[i] = ascii_alnum((unsigned char)instruction[i]) ? instruction[i] : '_';
+    strcpy(name + n, ".safetensors");
+  }
+  char *path = rdt_path_join(dir, name);
+  free(name);
+  return path;
+}

@@ -79,4 +79,11 @@ int t5_encode(t5 *m, const int32_t *ids, const uint8_t *mask, int B, int L, floa
  * encode it: *out = malloc'd [*len, d_model].  Needs the folder's tokenizer. */
 int t5_encode_text(t5 *m, const char *text, int max_length, float **out, int *len);
 
+/* ---------------------------------------------------------------- precomputed embeddings */
+/* Where `rdt encode-lang` stores an instruction's embedding and
+ * --precomp_lang_embed finds it (docs/ENCODERS.md): DIR/<slug>.safetensors,
+ * slug = the instruction with every byte outside [A-Za-z0-9] replaced by '_';
+ * DIR/empty_lang_embed.safetensors for "".  Returns a malloc'd path. */
+char *t5_embed_path(const char *dir, const char *instruction);
+
 #endif

@@ -2,6 +2,7 @@
  *
  *   - a random-weight checkpoint writer: each tensor is drawn, stored as F32 or
  *     BF16, and handed back in double precision exactly as the file holds it;
+ *   - a random small T5 encoder and its reference forward pass;
  *   - double-precision reference layers written from the definitions in
  *     Hugging Face modeling_siglip.py / modeling_t5.py, independent of
  *     kernels/ and model/: linear, LayerNorm, T5 LayerNorm, GELU-tanh, SiLU,
@@ -182,6 +183,110 @@ static inline double max_abs_diff(const float *got, const double *want, size_t n
   for (size_t i = 0; i < n; i++)
     if (fabs(got[i] - want[i]) > m || isnan(got[i])) m = isnan(got[i]) ? INFINITY : fabs(got[i] - want[i]);
   return m;
+}
+
+/* ---------------------------------------------------------------- a random T5 encoder */
+
+enum { T5_REF_MAXL = 3 };
+
+/* Sizes and stored weights of a small T5 v1.1 encoder (32 buckets, distance 128). */
+typedef struct {
+  int d, dkv, H, ff, V, L;
+  double eps;
+  double *embed, *rel, *final_ln;
+  struct {
+    double *ln0, *ln1, *q, *k, *v, *o, *wi0, *wi1, *wo;
+  } l[T5_REF_MAXL];
+} t5_ref;
+
+/* Sublayers to silence by zeroing their output projection. */
+enum { KEEP_ALL = 0, ZERO_ATTN_OUT = 1, ZERO_FFN_OUT = 2, ZERO_BOTH = 3 };
+
+/* Write config.json + model.safetensors of a random T5 encoder (d 32, 4 heads
+ * of 8, d_ff 48, `vocab` ids; plus one decoder tensor that must be ignored)
+ * into dir; 0 or -1. */
+static inline int t5_ref_write(t5_ref *r, wfile *f, const char *dir, int layers, int vocab, rdt_dtype dtype,
+                               int zero, uint64_t seed) {
+  *r = (t5_ref){.d = 32, .dkv = 8, .H = 4, .ff = 48, .V = vocab, .L = layers, .eps = 1e-6};
+  const int64_t d = r->d, in = r->H * r->dkv, ff = r->ff;
+  wf_init(f, seed, dtype);
+  r->embed = wf_mat(f, "shared.weight", r->V, d, 1.0);
+  for (int i = 0; i < layers; i++) {
+    char n[160];
+#define NAME(s) (snprintf(n, sizeof n, "encoder.block.%d.layer.%s", i, s), n)
+    r->l[i].ln0 = wf_vec(f, NAME("0.layer_norm.weight"), d, 1.0, 0.1);
+    r->l[i].q = wf_mat(f, NAME("0.SelfAttention.q.weight"), in, d, 0.1);
+    r->l[i].k = wf_mat(f, NAME("0.SelfAttention.k.weight"), in, d, 0.1);
+    r->l[i].v = wf_mat(f, NAME("0.SelfAttention.v.weight"), in, d, 0.2);
+    r->l[i].o = wf_mat(f, NAME("0.SelfAttention.o.weight"), d, in, zero & ZERO_ATTN_OUT ? 0.0 : 0.2);
+    if (i == 0) r->rel = wf_mat(f, NAME("0.SelfAttention.relative_attention_bias.weight"), 32, r->H, 1.0);
+    r->l[i].ln1 = wf_vec(f, NAME("1.layer_norm.weight"), d, 1.0, 0.1);
+    r->l[i].wi0 = wf_mat(f, NAME("1.DenseReluDense.wi_0.weight"), ff, d, 0.25);
+    r->l[i].wi1 = wf_mat(f, NAME("1.DenseReluDense.wi_1.weight"), ff, d, 0.25);
+    r->l[i].wo = wf_mat(f, NAME("1.DenseReluDense.wo.weight"), d, ff, zero & ZERO_FFN_OUT ? 0.0 : 0.2);
+#undef NAME
+  }
+  r->final_ln = wf_vec(f, "encoder.final_layer_norm.weight", d, 1.0, 0.1);
+  wf_mat(f, "decoder.block.0.layer.0.SelfAttention.q.weight", in, d, 1.0);
+  char config[1024];
+  snprintf(config, sizeof config,
+           "{\"architectures\": [\"T5ForConditionalGeneration\"], \"d_model\": %d, \"d_kv\": %d, \"d_ff\": %d,\n"
+           " \"num_layers\": %d, \"num_decoder_layers\": 1, \"num_heads\": %d, \"vocab_size\": %d,\n"
+           " \"relative_attention_num_buckets\": 32, \"relative_attention_max_distance\": 128,\n"
+           " \"layer_norm_epsilon\": 1e-06, \"feed_forward_proj\": \"gated-gelu\", \"tie_word_embeddings\": false}\n",
+           r->d, r->dkv, r->ff, layers, r->H, r->V);
+  return wf_save(f, dir, config);
+}
+
+/* The bucket of relative position rel = key - query, from a table worked out
+ * by hand (32 buckets, max distance 128, bidirectional): 16 buckets per
+ * direction, keys after the query (rel > 0) add 16.  With n = |rel|: n < 8 is
+ * its own bucket; otherwise 8 + floor(8 ln(n/8) / ln(16)) = 8 + floor(2 log2(n/8)),
+ * clamped to 15.  2 log2(n/8) reaches k at n = 8 * 2^(k/2): 11.31, 16, 22.63,
+ * 32, 45.25, 64, 90.51, 128, so
+ *   n:       0..7   8..11  12..15  16..22  23..31  32..45  46..63  64..90  91..
+ *   bucket:  n      8      9       10      11      12      13      14      15
+ */
+static inline int t5_hand_bucket(int rel) {
+  static const int first[] = {8, 12, 16, 23, 32, 46, 64, 91};   /* first n of buckets 8..15 */
+  int n = rel < 0 ? -rel : rel, bucket = n;
+  if (n >= 8) {
+    bucket = 8;
+    for (int k = 1; k < 8; k++)
+      if (n >= first[k]) bucket = 8 + k;
+  }
+  return bucket + (rel > 0 ? 16 : 0);
+}
+
+/* The reference encoder: ids [B, T] (mask [B, T] or NULL) -> out [B, T, d]. */
+static inline void t5_ref_forward(const t5_ref *r, const int32_t *ids, const uint8_t *mask, int B, int T, double *out) {
+  const int d = r->d, in = r->H * r->dkv, ff = r->ff, rows = B * T;
+  double *x = malloc((size_t)rows * d * sizeof *x), *h = malloc((size_t)rows * d * sizeof *h);
+  double *q = malloc((size_t)rows * in * sizeof *q), *k = malloc((size_t)rows * in * sizeof *k);
+  double *v = malloc((size_t)rows * in * sizeof *v), *a = malloc((size_t)rows * in * sizeof *a);
+  double *g0 = malloc((size_t)rows * ff * sizeof *g0), *g1 = malloc((size_t)rows * ff * sizeof *g1);
+  double *bias = malloc((size_t)r->H * T * T * sizeof *bias);
+  for (int h_ = 0; h_ < r->H; h_++)
+    for (int i = 0; i < T; i++)
+      for (int j = 0; j < T; j++) bias[((size_t)h_ * T + i) * T + j] = r->rel[t5_hand_bucket(j - i) * r->H + h_];
+  for (int t = 0; t < rows; t++) memcpy(x + (size_t)t * d, r->embed + (size_t)ids[t] * d, (size_t)d * sizeof *x);
+  for (int l = 0; l < r->L; l++) {
+    ref_t5_layernorm(h, x, r->l[l].ln0, rows, d, r->eps);
+    ref_linear(q, h, r->l[l].q, NULL, rows, in, d);
+    ref_linear(k, h, r->l[l].k, NULL, rows, in, d);
+    ref_linear(v, h, r->l[l].v, NULL, rows, in, d);
+    ref_attention(a, q, k, v, mask, bias, B, T, r->H, r->dkv, 1.0);   /* no 1/sqrt(d) in T5 */
+    ref_linear(h, a, r->l[l].o, NULL, rows, d, in);
+    for (size_t i = 0; i < (size_t)rows * d; i++) x[i] += h[i];
+    ref_t5_layernorm(h, x, r->l[l].ln1, rows, d, r->eps);
+    ref_linear(g0, h, r->l[l].wi0, NULL, rows, ff, d);
+    ref_linear(g1, h, r->l[l].wi1, NULL, rows, ff, d);
+    for (size_t i = 0; i < (size_t)rows * ff; i++) g0[i] = ref_gelu(g0[i]) * g1[i];
+    ref_linear(h, g0, r->l[l].wo, NULL, rows, d, ff);
+    for (size_t i = 0; i < (size_t)rows * d; i++) x[i] += h[i];
+  }
+  ref_t5_layernorm(out, x, r->final_ln, rows, d, r->eps);
+  free(x), free(h), free(q), free(k), free(v), free(a), free(g0), free(g1), free(bias);
 }
 
 #endif

@@ -26,9 +26,6 @@ typedef struct {
   } l[MAXL];
 } sig_ref;
 
-/* Which sublayer to silence by zeroing its output projection and bias. */
-enum { KEEP_ALL = 0, ZERO_ATTN_OUT = 1, ZERO_MLP_OUT = 2 };
-
 static k_backend *cpu;
 static char base_dir[4096];
 
@@ -63,8 +60,8 @@ static const char *make_model(sig_ref *r, wfile *f, int layers, rdt_dtype dtype,
     r->l[i].bo = wf_vec(f, NAME("self_attn.out_proj.bias"), D, 0.0, zero == ZERO_ATTN_OUT ? 0.0 : 0.1);
     r->l[i].fc1 = wf_mat(f, NAME("mlp.fc1.weight"), I, D, 0.25);
     r->l[i].b1 = wf_vec(f, NAME("mlp.fc1.bias"), I, 0.0, 0.1);
-    r->l[i].fc2 = wf_mat(f, NAME("mlp.fc2.weight"), D, I, zero == ZERO_MLP_OUT ? 0.0 : 0.2);
-    r->l[i].b2 = wf_vec(f, NAME("mlp.fc2.bias"), D, 0.0, zero == ZERO_MLP_OUT ? 0.0 : 0.1);
+    r->l[i].fc2 = wf_mat(f, NAME("mlp.fc2.weight"), D, I, zero == ZERO_FFN_OUT ? 0.0 : 0.2);
+    r->l[i].b2 = wf_vec(f, NAME("mlp.fc2.bias"), D, 0.0, zero == ZERO_FFN_OUT ? 0.0 : 0.1);
 #undef NAME
   }
   r->post_w = wf_vec(f, "vision_model.post_layernorm.weight", D, 1.0, 0.1);
@@ -167,7 +164,7 @@ static void t_patch_embedding_post_ln(void) {
 static void t_attention_sublayer(void) {
   sig_ref r;
   wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_MLP_OUT, 12);
+  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_FFN_OUT, 12);
   float *img = random_images(2, &r, 6);
   double err = run_case(dir, &r, img, 2, ENC_RESIDENT, NULL);
   CHECK_MSG(err < 1e-5, "rel err %g", err);

@@ -3,14 +3,7 @@
  * Hugging Face modeling_t5.py, and the relative-position buckets against a
  * table worked out by hand.
  *
- * Hand derivation of the buckets (32 buckets, max distance 128, bidirectional):
- * 16 buckets per direction, keys after the query (j - i > 0) add 16.  With
- * n = |j - i|: n < 8 is its own bucket; otherwise bucket
- * 8 + floor(8 ln(n/8) / ln(16)) = 8 + floor(2 log2(n/8)), clamped to 15.
- * 2 log2(n/8) reaches k at n = 8 * 2^(k/2): 11.31, 16, 22.63, 32, 45.25, 64,
- * 90.51, 128, so
- *   n:       0..7   8..11  12..15  16..22  23..31  32..45  46..63  64..90  91..
- *   bucket:  n      8      9       10      11      12      13      14      15
+ * The hand derivation of the buckets is in encoders_ref.h (t5_hand_bucket).
  */
 #include "test.h"
 
@@ -21,101 +14,17 @@
 #include "model/t5.h"
 #include "encoders_ref.h"
 
-enum { MAXL = 3 };
-
-/* The hand table above. */
-static int hand_bucket(int rel) {
-  static const int first[] = {8, 12, 16, 23, 32, 46, 64, 91};   /* first n of buckets 8..15 */
-  int n = rel < 0 ? -rel : rel, bucket = n;
-  if (n >= 8) {
-    bucket = 8;
-    for (int k = 1; k < 8; k++)
-      if (n >= first[k]) bucket = 8 + k;
-  }
-  return bucket + (rel > 0 ? 16 : 0);
-}
-
-typedef struct {
-  int d, dkv, H, ff, V, L;
-  double eps;
-  double *embed, *rel, *final_ln;
-  struct {
-    double *ln0, *ln1, *q, *k, *v, *o, *wi0, *wi1, *wo;
-  } l[MAXL];
-} t5_ref;
-
-enum { KEEP_ALL = 0, ZERO_ATTN_OUT = 1, ZERO_FFN_OUT = 2, ZERO_BOTH = 3 };
-
 static k_backend *cpu;
 static char base_dir[4096];
 
-/* Write a random T5 encoder checkpoint + config.json; returns the folder. */
+/* A random T5 encoder checkpoint in a fresh folder; returns the folder. */
 static const char *make_model(t5_ref *r, wfile *f, int layers, rdt_dtype dtype, int zero, uint64_t seed) {
   static int count;
   static char dir[4200];
   snprintf(dir, sizeof dir, "%s/m%d", base_dir, count++);
   CHECK(rdt_mkdirs(dir) == 0);
-  *r = (t5_ref){.d = 32, .dkv = 8, .H = 4, .ff = 48, .V = 64, .L = layers, .eps = 1e-6};
-  const int64_t d = r->d, in = r->H * r->dkv, ff = r->ff;
-  wf_init(f, seed, dtype);
-  r->embed = wf_mat(f, "shared.weight", r->V, d, 1.0);
-  for (int i = 0; i < layers; i++) {
-    char n[160];
-#define NAME(s) (snprintf(n, sizeof n, "encoder.block.%d.layer.%s", i, s), n)
-    r->l[i].ln0 = wf_vec(f, NAME("0.layer_norm.weight"), d, 1.0, 0.1);
-    r->l[i].q = wf_mat(f, NAME("0.SelfAttention.q.weight"), in, d, 0.1);
-    r->l[i].k = wf_mat(f, NAME("0.SelfAttention.k.weight"), in, d, 0.1);
-    r->l[i].v = wf_mat(f, NAME("0.SelfAttention.v.weight"), in, d, 0.2);
-    r->l[i].o = wf_mat(f, NAME("0.SelfAttention.o.weight"), d, in, zero & ZERO_ATTN_OUT ? 0.0 : 0.2);
-    if (i == 0) r->rel = wf_mat(f, NAME("0.SelfAttention.relative_attention_bias.weight"), 32, r->H, 1.0);
-    r->l[i].ln1 = wf_vec(f, NAME("1.layer_norm.weight"), d, 1.0, 0.1);
-    r->l[i].wi0 = wf_mat(f, NAME("1.DenseReluDense.wi_0.weight"), ff, d, 0.25);
-    r->l[i].wi1 = wf_mat(f, NAME("1.DenseReluDense.wi_1.weight"), ff, d, 0.25);
-    r->l[i].wo = wf_mat(f, NAME("1.DenseReluDense.wo.weight"), d, ff, zero & ZERO_FFN_OUT ? 0.0 : 0.2);
-#undef NAME
-  }
-  r->final_ln = wf_vec(f, "encoder.final_layer_norm.weight", d, 1.0, 0.1);
-  wf_mat(f, "decoder.block.0.layer.0.SelfAttention.q.weight", in, d, 1.0);   /* ignored */
-  char config[1024];
-  snprintf(config, sizeof config,
-           "{\"architectures\": [\"T5ForConditionalGeneration\"], \"d_model\": %d, \"d_kv\": %d, \"d_ff\": %d,\n"
-           " \"num_layers\": %d, \"num_decoder_layers\": 1, \"num_heads\": %d, \"vocab_size\": %d,\n"
-           " \"relative_attention_num_buckets\": 32, \"relative_attention_max_distance\": 128,\n"
-           " \"layer_norm_epsilon\": 1e-06, \"feed_forward_proj\": \"gated-gelu\", \"tie_word_embeddings\": false}\n",
-           r->d, r->dkv, r->ff, layers, r->H, r->V);
-  CHECK(wf_save(f, dir, config) == 0);
+  CHECK(t5_ref_write(r, f, dir, layers, 64, dtype, zero, seed) == 0);
   return dir;
-}
-
-/* The reference encoder: ids [B, T] (mask [B, T] or NULL) -> out [B, T, d]. */
-static void ref_forward(const t5_ref *r, const int32_t *ids, const uint8_t *mask, int B, int T, double *out) {
-  const int d = r->d, in = r->H * r->dkv, ff = r->ff, rows = B * T;
-  double *x = malloc((size_t)rows * d * sizeof *x), *h = malloc((size_t)rows * d * sizeof *h);
-  double *q = malloc((size_t)rows * in * sizeof *q), *k = malloc((size_t)rows * in * sizeof *k);
-  double *v = malloc((size_t)rows * in * sizeof *v), *a = malloc((size_t)rows * in * sizeof *a);
-  double *g0 = malloc((size_t)rows * ff * sizeof *g0), *g1 = malloc((size_t)rows * ff * sizeof *g1);
-  double *bias = malloc((size_t)r->H * T * T * sizeof *bias);
-  for (int h_ = 0; h_ < r->H; h_++)
-    for (int i = 0; i < T; i++)
-      for (int j = 0; j < T; j++) bias[((size_t)h_ * T + i) * T + j] = r->rel[hand_bucket(j - i) * r->H + h_];
-  for (int t = 0; t < rows; t++) memcpy(x + (size_t)t * d, r->embed + (size_t)ids[t] * d, (size_t)d * sizeof *x);
-  for (int l = 0; l < r->L; l++) {
-    ref_t5_layernorm(h, x, r->l[l].ln0, rows, d, r->eps);
-    ref_linear(q, h, r->l[l].q, NULL, rows, in, d);
-    ref_linear(k, h, r->l[l].k, NULL, rows, in, d);
-    ref_linear(v, h, r->l[l].v, NULL, rows, in, d);
-    ref_attention(a, q, k, v, mask, bias, B, T, r->H, r->dkv, 1.0);   /* no 1/sqrt(d) in T5 */
-    ref_linear(h, a, r->l[l].o, NULL, rows, d, in);
-    for (size_t i = 0; i < (size_t)rows * d; i++) x[i] += h[i];
-    ref_t5_layernorm(h, x, r->l[l].ln1, rows, d, r->eps);
-    ref_linear(g0, h, r->l[l].wi0, NULL, rows, ff, d);
-    ref_linear(g1, h, r->l[l].wi1, NULL, rows, ff, d);
-    for (size_t i = 0; i < (size_t)rows * ff; i++) g0[i] = ref_gelu(g0[i]) * g1[i];
-    ref_linear(h, g0, r->l[l].wo, NULL, rows, d, ff);
-    for (size_t i = 0; i < (size_t)rows * d; i++) x[i] += h[i];
-  }
-  ref_t5_layernorm(out, x, r->final_ln, rows, d, r->eps);
-  free(x), free(h), free(q), free(k), free(v), free(a), free(g0), free(g1), free(bias);
 }
 
 /* B sequences of T random ids; sequence b > 0 padded after T - 7b tokens. */
@@ -145,7 +54,7 @@ static double run_case(const char *dir, const t5_ref *r, int B, int T, enc_mode 
   float *out = malloc(len * sizeof *out);
   double *want = malloc(len * sizeof *want);
   CHECK(t5_encode(m, ids, use_mask ? mask : NULL, B, T, out) == 0);
-  ref_forward(r, ids, use_mask ? mask : NULL, B, T, want);
+  t5_ref_forward(r, ids, use_mask ? mask : NULL, B, T, want);
   double err = rel_err_f(out, want, len);
   if (keep_out) memcpy(keep_out, out, len * sizeof *out);
   free(ids), free(mask), free(out), free(want);
@@ -159,8 +68,8 @@ static double run_case(const char *dir, const t5_ref *r, int B, int T, enc_mode 
  * spelled out. */
 static void t_bucket_table(void) {
   for (int rel = -200; rel <= 200; rel++)
-    CHECK_MSG(t5_bucket(rel, 32, 128) == hand_bucket(rel), "relative position %d: %d, hand %d", rel,
-              t5_bucket(rel, 32, 128), hand_bucket(rel));
+    CHECK_MSG(t5_bucket(rel, 32, 128) == t5_hand_bucket(rel), "relative position %d: %d, hand %d", rel,
+              t5_bucket(rel, 32, 128), t5_hand_bucket(rel));
   static const int cases[][2] = {{0, 0},    {-1, 1},   {1, 17},   {-7, 7},   {7, 23},    {-8, 8},
                                  {-11, 8},  {-12, 9},  {15, 25},  {16, 26},  {-22, 10},  {-23, 11},
                                  {31, 27},  {32, 28},  {-45, 12}, {-46, 13}, {63, 29},   {64, 30},
