@@ -20,4 +20,21 @@ int rdt_video_close(rdt_video *v);
 /* Abandon: remove the temporary file; frees v. */
 void rdt_video_abort(rdt_video *v);
 
+/* Encoder settings (rdt_video_open uses the defaults). */
+typedef struct {
+  int crf;              /* x264 constant rate factor, 0..51 (default 20) */
+  const char *preset;   /* x264 preset (default "veryfast") */
+  int threads;          /* encoder threads (default 1: many writers run at once) */
+  int async;            /* 1: encode on a thread of the writer's own; rdt_video_frame
+                           copies the frame into a bounded queue and returns */
+} rdt_video_opts;
+
+void rdt_video_opts_init(rdt_video_opts *o);
+/* rdt_video_open with explicit settings.  An odd width or height is padded by
+ * repeating the last column / row.  NULL + rdt_error(). */
+rdt_video *rdt_video_open_opts(const char *path, int width, int height, int fps,
+                               const rdt_video_opts *o);
+/* Frames accepted so far. */
+int64_t rdt_video_frames(const rdt_video *v);
+
 #endif
