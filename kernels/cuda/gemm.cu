@@ -1,0 +1,207 @@
+/* kernels/cuda/gemm.cu: matrix products through cuBLASLt.
+ *
+ * cuBLASLt is column-major; a row-major matrix R[r, c] (leading dimension c)
+ * is the column-major matrix R^T (c x r, same leading dimension).  So, with
+ * x [M,K], W [N,K], y [M,N], dy [M,N] all row-major:
+ *   y  = x W^T   <=>  y^T  (N x M) = op_T(W^T) . x^T      m=N n=M k=K
+ *   dx = dy W    <=>  dx^T (K x M) = W^T . dy^T           m=K n=M k=N
+ *   dW = dy^T x  <=>  dW^T (K x N) = x^T . op_T(dy^T)     m=K n=N k=M
+ * where "W^T" etc. are the buffers as they lie in memory.  Inputs are the
+ * activation dtype, accumulation and scaling are fp32 (CUBLAS_COMPUTE_32F:
+ * no TF32), weight gradients are written in fp32 with beta = 1.  The bias is
+ * fused as cuBLASLt's BIAS epilogue (fp32 bias vector) when cuBLASLt offers an
+ * algorithm for it, else added by a separate kernel.  Algorithms found by the
+ * heuristic are cached per shape, dtype and pointer alignment.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/cuda/kcuda.cuh"
+
+#define KC_WORKSPACE_BYTES ((size_t)32 << 20)
+#define KC_GEMM_CACHE 512
+
+/* One column-major product D = op(A) op(B) + beta D (+ bias[m] per row of D). */
+typedef struct {
+  int m, n, k;
+  cublasOperation_t ta, tb;
+  const void *A;
+  int lda;
+  const void *B;
+  int ldb;
+  void *D;
+  int ldd;
+  cudaDataType ab_type, d_type;
+  float beta;
+  const float *bias;
+} kc_gemm;
+
+struct kc_gemm_entry {
+  int m, n, k, ta, tb, lda, ldb, ldd, ab_type, d_type, beta1, bias;
+  int align_a, align_b, align_d, align_bias;
+  int found;
+  cublasLtMatmulAlgo_t algo;
+};
+
+void kc_gemm_init(kc_state *s) {
+  KC_CUBLAS(cublasLtCreate(&s->lt));
+  s->workspace_bytes = KC_WORKSPACE_BYTES;
+  KC_CUDA(cudaMalloc(&s->workspace, s->workspace_bytes));
+  s->gemm_cache = (kc_gemm_entry *)rdt_calloc(KC_GEMM_CACHE, sizeof *s->gemm_cache);
+}
+
+void kc_gemm_close(kc_state *s) {
+  if (s->lt) cublasLtDestroy(s->lt);
+  cudaFree(s->workspace);
+  free(s->gemm_cache);
+  s->lt = NULL;
+  s->workspace = NULL;
+  s->gemm_cache = NULL;
+}
+
+/* Largest power of two (at most 256) that divides the address. */
+static int kc_align(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  int al = 256;
+  while (al > 1 && a % al) al /= 2;
+  return al;
+}
+
+static cudaDataType kc_cuda_type(rdt_dtype t) {
+  switch (t) {
+    case RDT_F32: return CUDA_R_32F;
+    case RDT_BF16: return CUDA_R_16BF;
+    case RDT_F16: return CUDA_R_16F;
+    default: kc_die(__FILE__, __LINE__, "kc_cuda_type", "activation dtype must be F32, BF16 or F16");
+  }
+}
+
+/* The cache key of a product (everything the heuristic's answer depends on). */
+static kc_gemm_entry kc_gemm_key(const kc_gemm *g) {
+  kc_gemm_entry e;
+  memset(&e, 0, sizeof e);
+  e.m = g->m, e.n = g->n, e.k = g->k, e.ta = g->ta, e.tb = g->tb;
+  e.lda = g->lda, e.ldb = g->ldb, e.ldd = g->ldd;
+  e.ab_type = g->ab_type, e.d_type = g->d_type, e.beta1 = g->beta != 0.f, e.bias = g->bias != NULL;
+  e.align_a = kc_align(g->A), e.align_b = kc_align(g->B), e.align_d = kc_align(g->D);
+  e.align_bias = g->bias ? kc_align(g->bias) : 0;
+  return e;
+}
+
+static int kc_same_key(const kc_gemm_entry *a, const kc_gemm_entry *b) {
+  return a->m == b->m && a->n == b->n && a->k == b->k && a->ta == b->ta && a->tb == b->tb &&
+         a->lda == b->lda && a->ldb == b->ldb && a->ldd == b->ldd && a->ab_type == b->ab_type &&
+         a->d_type == b->d_type && a->beta1 == b->beta1 && a->bias == b->bias && a->align_a == b->align_a &&
+         a->align_b == b->align_b && a->align_d == b->align_d && a->align_bias == b->align_bias;
+}
+
+/* Ask the heuristic for the best algorithm (found = 0 if it has none). */
+static void kc_gemm_choose(kc_state *s, kc_gemm_entry *e, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
+                           cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld) {
+  cublasLtMatmulPreference_t pref;
+  KC_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
+  uint64_t ws = s->workspace_bytes;
+  KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+  uint32_t al[4] = {(uint32_t)e->align_a, (uint32_t)e->align_b, (uint32_t)e->align_d, (uint32_t)e->align_d};
+  KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], sizeof al[0]));
+  KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], sizeof al[1]));
+  KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], sizeof al[2]));
+  KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], sizeof al[3]));
+  cublasLtMatmulHeuristicResult_t res;
+  memset(&res, 0, sizeof res);
+  int count = 0;
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s->lt, op, la, lb, ld, ld, pref, 1, &res, &count);
+  KC_CUBLAS(cublasLtMatmulPreferenceDestroy(pref));
+  e->found = st == CUBLAS_STATUS_SUCCESS && count > 0 && res.state == CUBLAS_STATUS_SUCCESS;
+  if (e->found) e->algo = res.algo;
+}
+
+/* The cached entry for g, choosing (and caching) its algorithm on first use. */
+static const kc_gemm_entry *kc_gemm_lookup(kc_state *s, const kc_gemm *g, cublasLtMatmulDesc_t op,
+                                           cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                                           cublasLtMatrixLayout_t ld) {
+  kc_gemm_entry key = kc_gemm_key(g);
+  for (int i = 0; i < s->gemm_cache_len; i++)
+    if (kc_same_key(&s->gemm_cache[i], &key)) return &s->gemm_cache[i];
+  kc_gemm_choose(s, &key, op, la, lb, ld);
+  int slot = s->gemm_cache_len < KC_GEMM_CACHE ? s->gemm_cache_len++ : s->gemm_cache_next++ % KC_GEMM_CACHE;
+  s->gemm_cache[slot] = key;
+  return &s->gemm_cache[slot];
+}
+
+/* Run g on the stream.  Returns -1 (nothing run) when cuBLASLt has no
+ * algorithm and g fuses a bias, so the caller can add the bias itself; any
+ * other failure aborts. */
+static int kc_matmul(kc_state *s, const kc_gemm *g) {
+  cublasLtMatmulDesc_t op;
+  KC_CUBLAS(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  int32_t ta = g->ta, tb = g->tb;
+  KC_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  KC_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  if (g->bias) { /* a refused attribute means: no fused bias for this product */
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    int32_t bias_type = CUDA_R_32F;
+    if (cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias) !=
+            CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type) !=
+            CUBLAS_STATUS_SUCCESS) {
+      cublasLtMatmulDescDestroy(op);
+      return -1;
+    }
+  }
+  cublasLtMatrixLayout_t la, lb, ld;
+  int a_rows = g->ta == CUBLAS_OP_N ? g->m : g->k, a_cols = g->ta == CUBLAS_OP_N ? g->k : g->m;
+  int b_rows = g->tb == CUBLAS_OP_N ? g->k : g->n, b_cols = g->tb == CUBLAS_OP_N ? g->n : g->k;
+  KC_CUBLAS(cublasLtMatrixLayoutCreate(&la, g->ab_type, a_rows, a_cols, g->lda));
+  KC_CUBLAS(cublasLtMatrixLayoutCreate(&lb, g->ab_type, b_rows, b_cols, g->ldb));
+  KC_CUBLAS(cublasLtMatrixLayoutCreate(&ld, g->d_type, g->m, g->n, g->ldd));
+
+  const kc_gemm_entry *e = kc_gemm_lookup(s, g, op, la, lb, ld);
+  if (e->found) {
+    float alpha = 1.f, beta = g->beta;
+    KC_CUBLAS(cublasLtMatmul(s->lt, op, &alpha, g->A, la, g->B, lb, &beta, g->D, ld, g->D, ld, &e->algo,
+                             s->workspace, s->workspace_bytes, s->stream));
+  }
+  cublasLtMatrixLayoutDestroy(la);
+  cublasLtMatrixLayoutDestroy(lb);
+  cublasLtMatrixLayoutDestroy(ld);
+  cublasLtMatmulDescDestroy(op);
+  if (e->found) return 0;
+  if (g->bias) return -1;
+  char what[256];
+  snprintf(what, sizeof what, "cuBLASLt has no algorithm for m=%d n=%d k=%d (types %d/%d)", g->m, g->n, g->k,
+           (int)g->ab_type, (int)g->d_type);
+  kc_die(__FILE__, __LINE__, "cublasLtMatmulAlgoGetHeuristic", what);
+}
+
+/* ---------------------------------------------------------------- ops */
+void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K) {
+  kc_state *s = kc(b);
+  KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear: sizes must be positive");
+  cudaDataType t = kc_cuda_type(b->act);
+  kc_gemm g = {N, M, K, CUBLAS_OP_T, CUBLAS_OP_N, W, K, x, K, y, N, t, t, 0.f, NULL};
+  if (bias && s->bias_epilogue) {
+    g.bias = bias;
+    if (kc_matmul(s, &g) == 0) return;
+    g.bias = NULL;
+  }
+  kc_matmul(s, &g);
+  if (bias) kc_add_pos(b, y, bias, M, 1, N); /* y[r, :] += bias: add_pos with T = 1 */
+}
+
+void kc_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x,
+                        const void *W, int M, int N, int K, int acc) {
+  kc_state *s = kc(b);
+  KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear_backward: sizes must be positive");
+  cudaDataType t = kc_cuda_type(b->act);
+  if (dx) {
+    kc_gemm g = {K, M, N, CUBLAS_OP_N, CUBLAS_OP_N, W, K, dy, N, dx, K, t, t, acc ? 1.f : 0.f, NULL};
+    kc_matmul(s, &g);
+  }
+  if (dW) {
+    kc_gemm g = {K, N, M, CUBLAS_OP_N, CUBLAS_OP_T, x, K, dy, N, dW, K, t, CUDA_R_32F, 1.f, NULL};
+    kc_matmul(s, &g);
+  }
+  if (dbias) kc_add_pos_backward(b, dbias, dy, M, 1, N); /* column sums of dy: add_pos backward with T = 1 */
+}

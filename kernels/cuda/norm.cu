@@ -1,0 +1,151 @@
+/* kernels/cuda/norm.cu: row normalisations and the row softmax.
+ *
+ * One warp per row (KC_ROW_WARPS rows per block); each lane walks the row with
+ * stride 32, sums are warp reductions in float.  Statistics are two-pass (mean
+ * first, then squared deviations) for accuracy.  The three forward norms
+ * share one kernel:
+ *   upstream RmsNorm  y = x r w,            r = 1/sqrt(sum (x - mean)^2 / (dim-1) + eps)
+ *   T5 mean square    y = x r w,            r = 1/sqrt(sum x^2 / dim + eps)
+ *   LayerNorm         y = (x - mean) r w + bias,  r = 1/sqrt(sum (x - mean)^2 / dim + eps)
+ */
+#include "kernels/cuda/kcuda.cuh"
+
+#define KC_ROW_WARPS 8
+
+static unsigned kc_row_blocks(int rows) { return (unsigned)((rows + KC_ROW_WARPS - 1) / KC_ROW_WARPS); }
+
+/* sum over the row of (x - shift)^2, every lane gets it */
+template <typename T>
+__device__ float kc_row_sqdev(const T *x, int dim, float shift, int lane) {
+  float s = 0.f;
+  for (int i = lane; i < dim; i += 32) {
+    float d = kc_f(x[i]) - shift;
+    s += d * d;
+  }
+  return kc_warp_sum(s);
+}
+
+template <typename T>
+__device__ float kc_row_mean(const T *x, int dim, int lane) {
+  float s = 0.f;
+  for (int i = lane; i < dim; i += 32) s += kc_f(x[i]);
+  return kc_warp_sum(s) / (float)dim;
+}
+
+/* How a forward norm computes its statistic and output (see the file comment). */
+typedef struct {
+  int centre_stat;  /* deviations from the mean (1) or from 0 (0) */
+  int centre_out;   /* subtract the mean from x in the output */
+  int bessel;       /* divide by dim-1 instead of dim */
+} kc_norm_kind;
+
+template <typename T>
+__global__ void kc_norm_kernel(T *y, float *rstd, const T *x, const float *w, const float *bias, int rows, int dim,
+                               float eps, kc_norm_kind kind) {
+  int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const T *xr = x + (size_t)row * dim;
+  T *yr = y + (size_t)row * dim;
+  float mean = kind.centre_stat || kind.centre_out ? kc_row_mean(xr, dim, lane) : 0.f;
+  float sq = kc_row_sqdev(xr, dim, kind.centre_stat ? mean : 0.f, lane);
+  float r = 1.f / sqrtf(sq / (float)(kind.bessel ? dim - 1 : dim) + eps);
+  if (rstd && lane == 0) rstd[row] = r;
+  float shift = kind.centre_out ? mean : 0.f;
+  for (int i = lane; i < dim; i += 32)
+    yr[i] = kc_to<T>((kc_f(xr[i]) - shift) * r * w[i] + (bias ? bias[i] : 0.f));
+}
+
+static void kc_norm(k_backend *b, void *y, float *rstd, const void *x, const float *w, const float *bias, int rows,
+                    int dim, float eps, kc_norm_kind kind) {
+  if (rows <= 0) return;
+  KC_DISPATCH(b->act, T,
+              kc_norm_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, kc(b)->stream>>>(
+                  (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+  KC_LAUNCH();
+}
+
+void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps) {
+  kc_norm(b, y, rstd, x, w, NULL, rows, dim, eps, kc_norm_kind{1, 0, 1});
+}
+
+void kc_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps) {
+  kc_norm(b, y, NULL, x, w, NULL, rows, dim, eps, kc_norm_kind{0, 0, 0});
+}
+
+void kc_layernorm(k_backend *b, void *y, const void *x, const float *w, const float *bias, int rows, int dim, float eps) {
+  kc_norm(b, y, NULL, x, w, bias, rows, dim, eps, kc_norm_kind{1, 1, 0});
+}
+
+/* ---------------------------------------------------------------- RmsNorm backward */
+/* With g = dy w, r = rstd, D = dim, mean = mean(x):
+ *   dx_j = r g_j - r^3 (x_j - mean) (sum_i g_i x_i) / (D - 1)
+ * since d var / d x_j = 2 (x_j - mean) / (D - 1) (the deviations sum to 0). */
+template <typename T>
+__global__ void kc_rmsnorm_backward_kernel(T *dx, const T *dy, const T *x, const float *w, const float *rstd,
+                                           int rows, int dim, int acc) {
+  int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  size_t base = (size_t)row * dim;
+  const T *xr = x + base, *dyr = dy + base;
+  float sx = 0.f, sgx = 0.f;
+  for (int i = lane; i < dim; i += 32) {
+    float xv = kc_f(xr[i]);
+    sx += xv;
+    sgx += kc_f(dyr[i]) * w[i] * xv;
+  }
+  float mean = kc_warp_sum(sx) / (float)dim, gx = kc_warp_sum(sgx);
+  float r = rstd[row];
+  float c = r * r * r * gx / (float)(dim - 1);
+  for (int i = lane; i < dim; i += 32) kc_store(dx, base + i, r * kc_f(dyr[i]) * w[i] - c * (kc_f(xr[i]) - mean), acc);
+}
+
+/* dw_j += sum over rows of dy_j x_j r */
+template <typename T>
+struct kc_rmsnorm_dw_op {
+  const T *dy, *x;
+  const float *rstd;
+  int dim;
+  __device__ float operator()(int r, int c) const {
+    size_t i = (size_t)r * dim + c;
+    return kc_f(dy[i]) * kc_f(x[i]) * rstd[r];
+  }
+};
+
+void kc_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,
+                         const float *rstd, int rows, int dim, int acc) {
+  KC_REQUIRE(rstd != NULL, "rmsnorm_backward needs the rstd saved by the forward pass");
+  if (rows <= 0) return;
+  kc_state *s = kc(b);
+  KC_DISPATCH(b->act, T, {
+    if (dx) {
+      kc_rmsnorm_backward_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, s->stream>>>(
+          (T *)dx, (const T *)dy, (const T *)x, w, rstd, rows, dim, acc);
+      KC_LAUNCH();
+    }
+    if (dw) kc_colsum(s, dw, rows, dim, kc_rmsnorm_dw_op<T>{(const T *)dy, (const T *)x, rstd, dim});
+  });
+}
+
+/* ---------------------------------------------------------------- softmax */
+template <typename T>
+__global__ void kc_softmax_kernel(T *y, const T *x, int rows, int cols) {
+  int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const T *xr = x + (size_t)row * cols;
+  T *yr = y + (size_t)row * cols;
+  float m = -INFINITY;
+  for (int i = lane; i < cols; i += 32) m = fmaxf(m, kc_f(xr[i]));
+  m = kc_warp_max(m);
+  float s = 0.f;
+  for (int i = lane; i < cols; i += 32) s += expf(kc_f(xr[i]) - m);
+  float inv = 1.f / kc_warp_sum(s);
+  for (int i = lane; i < cols; i += 32) yr[i] = kc_to<T>(expf(kc_f(xr[i]) - m) * inv);
+}
+
+void kc_softmax(k_backend *b, void *y, const void *x, int rows, int cols) {
+  if (rows <= 0) return;
+  KC_DISPATCH(b->act, T,
+              kc_softmax_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, kc(b)->stream>>>(
+                  (T *)y, (const T *)x, rows, cols));
+  KC_LAUNCH();
+}
