@@ -173,7 +173,7 @@ int rdt_model_config_from_yaml(const rdt_config *y, rdt_model_config *c) {
 
 /* ================================================================ config.json */
 
-/* An integer member (required when def < -1e9 is passed as INT64_MIN). */
+/* An integer member; def is used when absent, except INT64_MIN: then required. */
 static int json_int(const rdt_json *j, const char *key, int64_t def, int64_t *out) {
   const rdt_json *v = rdt_json_get(j, key);
   if (!v) {
