@@ -117,7 +117,24 @@ static void t_thread_invariance(void) {
   free_results(&base);
 }
 
+/* Many tiny parallel loops in a row: every task runs exactly once per loop.
+ * dbias of a 1-row linear backward is 4 tasks of 64 columns each; adding
+ * dy = 1 twenty thousand times must give exactly 20000 everywhere. */
+static void t_pool_stress(void) {
+  k_backend *b = k_open("cpu", 3);
+  int N = 256, K = 1, iters = 20000;
+  float dy[256], x[1] = {1}, W[256], *dbias = rdt_calloc(N, sizeof(float));
+  for (int i = 0; i < N; i++) dy[i] = 1.0f, W[i] = 0.0f;
+  for (int it = 0; it < iters; it++) k_linear_backward(b, NULL, NULL, dbias, dy, x, W, 1, N, K, 0);
+  int bad = 0;
+  for (int i = 0; i < N; i++) bad += dbias[i] != (float)iters;
+  CHECK_MSG(bad == 0, "%d of %d columns wrong (first %g)", bad, N, dbias[0]);
+  free(dbias);
+  k_close(b);
+}
+
 int main(void) {
   RUN(t_thread_invariance);
+  RUN(t_pool_stress);
   return test_done();
 }
