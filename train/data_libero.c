@@ -184,7 +184,7 @@ static char *instruction_from_filename(const char *path) {
 /* language_instruction of a problem_info JSON text; NULL + error. */
 static char *instruction_from_problem_info(const char *path, const char *text) {
   if (!text) {
-    rdt_fail("%s: data: no attribute problem_info", path);
+    rdt_fail("%s: data: no readable string attribute problem_info", path);
     return NULL;
   }
   rdt_json *j = rdt_json_parse(text, strlen(text));
@@ -288,6 +288,7 @@ static char *h5_string_attr(hid_t obj, const char *name) {
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT), ty = H5Aget_type(a), mt = H5Tcopy(H5T_C_S1);
   char *out = NULL;
   if (H5Tget_class(ty) == H5T_STRING) {
+    H5Tset_cset(mt, H5Tget_cset(ty));   /* h5py writes UTF-8; HDF5 will not convert between sets */
     if (H5Tis_variable_str(ty) > 0) {
       char *s = NULL;
       H5Tset_size(mt, H5T_VARIABLE);

@@ -57,10 +57,11 @@ static void write_images(hid_t g, const char *name, int c, int T) {
   free(buf);
 }
 
-/* A variable-length string attribute, as h5py writes str attributes. */
+/* A variable-length UTF-8 string attribute, as h5py writes str attributes. */
 static void write_str_attr(hid_t obj, const char *name, const char *value) {
   hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
   H5Tset_size(ty, H5T_VARIABLE);
+  H5Tset_cset(ty, H5T_CSET_UTF8);
   hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
   H5Awrite(a, ty, &value);
   H5Aclose(a);
