@@ -227,9 +227,11 @@ static double uniform(rdt_rng *r, double lo, double hi) { return lo + (hi - lo) 
 
 static uint8_t clamp_u8(double v) { return (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v); }
 
-/* PIL Image.blend(a, b, alpha) for 8-bit: a + alpha (b - a), truncated, clipped. */
+/* PIL Image.blend(a, b, alpha) for 8-bit: a + alpha (b - a) in single
+ * precision (alpha is a C float there), truncated, clipped. */
 static uint8_t blend(uint8_t a, uint8_t b, double alpha) {
-  return clamp_u8((float)((int)a + alpha * ((int)b - (int)a)));
+  float t = (float)a + (float)alpha * (float)((int)b - (int)a);
+  return clamp_u8(t);
 }
 
 /* PIL RGB -> L: (19595 R + 38470 G + 7471 B + 0x8000) >> 16. */
