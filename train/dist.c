@@ -1,0 +1,164 @@
+/* train/dist.c: MPI data-parallel collectives with a dead-rank timeout (see dist.h). */
+#include "train/dist.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "rdt_build.h"
+#include "core/log.h"
+#include "core/progress.h"
+#if RDT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+/* An integer environment variable, or def. */
+static int env_int(const char *name, int def) {
+  const char *v = getenv(name);
+  return v && *v ? atoi(v) : def;
+}
+
+int rdt_dist_launched(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+/* ---------------------------------------------------------------- signals */
+static char term_msg[160];
+
+/* mpirun stops the surviving ranks with SIGTERM when one dies: say why. */
+static void on_term(int sig) {
+  (void)sig;
+  ssize_t w = write(2, term_msg, strlen(term_msg));
+  (void)w;
+  _exit(143);
+}
+
+static void install_term_handler(int rank) {
+  snprintf(term_msg, sizeof term_msg,
+           "rdt: error: rank %d: stopped by SIGTERM (another worker failed, or the job was cancelled)\n", rank);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---------------------------------------------------------------- setup */
+int rdt_dist_init(rdt_dist *d) {
+  memset(d, 0, sizeof *d);
+  d->world = d->local_world = 1;
+  const char *t = getenv("RDT_DIST_TIMEOUT");
+  d->timeout_s = t && *t ? atof(t) : 600.0;
+  if (!rdt_dist_launched()) return 0;
+#if RDT_HAVE_MPI
+  int provided;
+  if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    return rdt_fail("MPI_Init failed");
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+  MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+  d->local_rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("MPI_LOCALRANKID", d->rank));
+  d->local_world = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", env_int("MPI_LOCALNRANKS", d->world));
+  d->mpi = 1;
+  if (d->world > 1) install_term_handler(d->rank);
+  return 0;
+#else
+  return rdt_fail("started by an MPI launcher, but this rdt was built without MPI "
+                  "(install libopenmpi-dev and rebuild)");
+#endif
+}
+
+void rdt_dist_finalize(rdt_dist *d) {
+#if RDT_HAVE_MPI
+  if (d->mpi) MPI_Finalize();
+#endif
+  d->mpi = 0;
+}
+
+void rdt_dist_abort(rdt_dist *d, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (d->world > 1)
+    fprintf(stderr, "rdt: error: rank %d: %s\n", d->rank, msg);
+  else
+    fprintf(stderr, "rdt: error: %s\n", msg);
+  fflush(stderr);
+#if RDT_HAVE_MPI
+  if (d->mpi && d->world > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+#endif
+  exit(1);
+}
+
+/* ---------------------------------------------------------------- collectives */
+#if RDT_HAVE_MPI
+/* Wait for a request, giving up (and aborting the job) after the timeout. */
+static void wait_or_abort(rdt_dist *d, MPI_Request *req, const char *what) {
+  double t0 = rdt_now();
+  int done = 0;
+  for (long polls = 0;; polls++) {
+    MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (rdt_now() - t0 > d->timeout_s)
+      rdt_dist_abort(d, "%s: no answer from the other ranks for %.0f s (a rank died or hangs); "
+                     "stopping the job (RDT_DIST_TIMEOUT sets the limit)", what, d->timeout_s);
+    if (polls > 1000) {
+      struct timespec ts = {0, 200000};
+      nanosleep(&ts, NULL);
+    }
+  }
+}
+
+/* In-place sum of host floats, in pieces that fit an int count. */
+static void sum_host_f32(rdt_dist *d, float *x, size_t n) {
+  const size_t piece = (size_t)1 << 28;
+  for (size_t i = 0; i < n; i += piece) {
+    int c = (int)(n - i < piece ? n - i : piece);
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, x + i, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
+    wait_or_abort(d, &req, "gradient all-reduce");
+  }
+}
+#endif
+
+void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n) {
+  if (d->world == 1) return;
+#if RDT_HAVE_MPI
+  if (k_kind_of(b) == K_CPU) {
+    sum_host_f32(d, buf, n);
+  } else {
+    float *host = rdt_malloc(n * sizeof(float));
+    k_download(b, host, buf, n * sizeof(float));
+    sum_host_f32(d, host, n);
+    k_upload(b, buf, host, n * sizeof(float));
+    free(host);
+  }
+  k_scale_f32(b, buf, n, 1.0f / (float)d->world);
+#else
+  (void)b, (void)buf, (void)n;
+#endif
+}
+
+void rdt_dist_sum(rdt_dist *d, double *v, int n) {
+  if (d->world == 1) return;
+#if RDT_HAVE_MPI
+  MPI_Request req;
+  MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req);
+  wait_or_abort(d, &req, "all-reduce");
+#else
+  (void)v, (void)n;
+#endif
+}
+
+void rdt_dist_barrier(rdt_dist *d) {
+  if (d->world == 1) return;
+#if RDT_HAVE_MPI
+  MPI_Request req;
+  MPI_Ibarrier(MPI_COMM_WORLD, &req);
+  wait_or_abort(d, &req, "barrier");
+#endif
+}

@@ -1,0 +1,44 @@
+/* train/dist.h: data-parallel training across processes (DESIGN.md "Distribution").
+ *
+ * A run started by mpirun (or by `rdt train --nproc N`, which re-executes the
+ * program under mpirun, see launch.h) has one rank per process; each rank
+ * trains on its own shard of every global batch and the gradients are
+ * averaged with an all-reduce on the flat F32 gradient buffer (MPI; on CUDA
+ * the buffer is staged through host memory).  Without mpirun the world is one
+ * process and nothing here communicates.
+ *
+ * A dead rank never hangs the others: mpirun stops the job when a process
+ * dies, a rank stopped that way says so on stderr, and every collective gives
+ * up after RDT_DIST_TIMEOUT seconds (default 600) with a message and
+ * MPI_Abort.
+ */
+#ifndef RDT_TRAIN_DIST_H
+#define RDT_TRAIN_DIST_H
+
+#include <stddef.h>
+#include "core/error.h"
+#include "kernels/kernels.h"
+
+typedef struct {
+  int rank, world;
+  int local_rank, local_world;   /* within this machine */
+  int mpi;                       /* 1 when MPI is initialised */
+  double timeout_s;
+} rdt_dist;
+
+/* Join the job described by the environment (OMPI_COMM_WORLD_* / PMI_*), or
+ * a world of one.  0 or -1 (launched by mpirun but built without MPI). */
+int rdt_dist_init(rdt_dist *d);
+void rdt_dist_finalize(rdt_dist *d);
+/* Was this process started by an MPI launcher? */
+int rdt_dist_launched(void);
+
+/* buf (n floats on backend b) = the mean of buf over all ranks. */
+void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);
+/* v[0..n) = the sum of v over all ranks (host doubles). */
+void rdt_dist_sum(rdt_dist *d, double *v, int n);
+void rdt_dist_barrier(rdt_dist *d);
+/* Stop every rank with a message (MPI_Abort when distributed). */
+void rdt_dist_abort(rdt_dist *d, const char *fmt, ...) RDT_PRINTF(2, 3) RDT_NORETURN;
+
+#endif

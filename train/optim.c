@@ -1,0 +1,41 @@
+/* train/optim.c: AdamW and gradient clipping on flat F32 buffers (see optim.h). */
+#include "train/optim.h"
+
+#include <math.h>
+
+void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n) {
+  o->cfg = *c;
+  o->b = b;
+  o->n = n;
+  o->m = k_alloc(b, n * sizeof(float));
+  o->v = k_alloc(b, n * sizeof(float));
+  o->step = 0;
+}
+
+void rdt_adamw_free(rdt_adamw *o) {
+  if (o->m) k_free(o->b, o->m);
+  if (o->v) k_free(o->b, o->v);
+  o->m = o->v = NULL;
+}
+
+/* One AdamW update (k_adamw follows torch's single-tensor path). */
+void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr) {
+  o->step++;
+  k_adamw(o->b, params, grads, o->m, o->v, o->n, (float)lr, (float)o->cfg.beta1,
+          (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, (int)o->step);
+}
+
+/* sqrt of the sum of squares; torch computes the norm in F32, so round once. */
+double rdt_grad_norm(k_backend *b, const float *grads, size_t n) {
+  return (double)(float)sqrt(k_sumsq(b, grads, n));
+}
+
+/* torch: coef = max_norm / (norm + 1e-6), clamped to 1 (a factor of 1 is exact,
+ * so no multiplication is made then). */
+double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm) {
+  if (max_norm <= 0) return 1.0;
+  float coef = (float)max_norm / ((float)norm + 1e-6f);
+  if (coef >= 1.0f) return 1.0;
+  k_scale_f32(b, grads, n, coef);
+  return coef;
+}

@@ -1,0 +1,38 @@
+/* train/optim.h: torch.optim.AdamW over the model's flat F32 parameter buffer,
+ * and global-norm gradient clipping as torch.nn.utils.clip_grad_norm_.
+ *
+ * Upstream optimises every parameter with one group: lr from the schedule,
+ * betas (0.9, 0.999), eps 1e-8, weight decay 0.01 on ALL parameters (biases
+ * and norms included).
+ */
+#ifndef RDT_TRAIN_OPTIM_H
+#define RDT_TRAIN_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/kernels.h"
+
+typedef struct {
+  double beta1, beta2, eps, weight_decay;
+} rdt_adamw_cfg;
+
+typedef struct {
+  rdt_adamw_cfg cfg;
+  k_backend *b;
+  size_t n;
+  float *m, *v;      /* device F32: exp_avg, exp_avg_sq */
+  int64_t step;      /* updates taken (torch's state "step") */
+} rdt_adamw;
+
+void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n);
+void rdt_adamw_free(rdt_adamw *o);
+/* One update of params with grads at learning rate lr. */
+void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr);
+
+/* The global L2 norm of grads (n floats, accumulated in double). */
+double rdt_grad_norm(k_backend *b, const float *grads, size_t n);
+/* clip_grad_norm_: when norm > max_norm, scale grads by
+ * max_norm / (norm + 1e-6).  max_norm <= 0 disables.  Returns the factor. */
+double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm);
+
+#endif

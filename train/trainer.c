@@ -1,0 +1,595 @@
+/* train/trainer.c: the training loop of `rdt train` (see trainer.h). */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/config.h"
+#include "core/error.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "model/rdt.h"
+#include "train/checkpoint.h"
+#include "train/conditions.h"
+#include "train/data_libero.h"
+#include "train/loader.h"
+#include "train/lr.h"
+#include "train/metrics.h"
+#include "train/samples.h"
+#include "train/stats.h"
+
+/* Draws of validation batches come from streams far from the training ones. */
+#define VALIDATION_STREAM ((uint64_t)1 << 62)
+
+typedef struct {
+  const rdt_train_opts *o;
+  rdt_dist *d;
+  int main_rank;                  /* rank 0: logs, validation output, checkpoints */
+  rdt_config *cfg;
+  rdt_model_config mc;
+  k_backend *b;
+  rdt_model *m;
+  rdt_data_source *src;
+  int nsrc;
+  rdt_libero_data *data;
+  rdt_conditions *cond;
+  int nds;
+  float *state_mean;              /* [nds, 128] */
+  double *action_std;             /* [nds] action_std_global, 0 = unknown */
+  rdt_batcher *train_b, *val_b;
+  rdt_loader *loader;
+  rdt_train_batch **slots;
+  int nslots;
+  rdt_train_batch *val_batch;
+  rdt_ema ema;
+  rdt_adamw opt;
+  rdt_lr_schedule lr;
+  rdt_train_state st;
+  int64_t max_steps, start_step, global_batch;
+  int fp16;
+  double loss_scale;              /* fp16 dynamic loss scale */
+  int64_t scale_good;
+  rdt_metrics *metrics;
+  rdt_progress bar;
+  char weights_from[512];
+} trainer;
+
+/* The outcome of one optimizer step. */
+typedef struct {
+  double loss, grad_norm, lr, seconds;
+  int skipped;                    /* fp16 overflow: no update */
+} step_result;
+
+/* ================================================================ set-up */
+
+/* YAML config plus the dotted overrides; then the model config, taken from
+ * config.json when the pretrained weights are a folder that has one
+ * (upstream RDTRunner.from_pretrained). */
+static int setup_config(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  t->cfg = rdt_config_load(o->config_path);
+  if (!t->cfg) return -1;
+  for (int i = 0; o->overrides && i < o->overrides->n; i++)
+    if (rdt_config_set(t->cfg, o->overrides->keys[i], o->overrides->values[i]) != 0)
+      return rdt_fail_ctx("--%s", o->overrides->keys[i]);
+  if (rdt_model_config_from_yaml(t->cfg, &t->mc) != 0) return rdt_fail_ctx("%s", o->config_path);
+  if (!o->pretrained) return 0;
+  int found;
+  if (rdt_is_dir(o->pretrained)) {
+    char *json = rdt_path_join(o->pretrained, "config.json");
+    found = rdt_is_file(json) ? (rdt_model_config_load(json, &t->mc) == 0 ? 1 : -1) : 0;
+    free(json);
+  } else {
+    found = rdt_model_config_beside(o->pretrained, &t->mc);
+  }
+  if (found < 0) return -1;
+  if (found) rdt_info("model config from the config.json beside %s (as upstream from_pretrained)", o->pretrained);
+  return 0;
+}
+
+/* The backend, its threads and the activation dtype of --mixed_precision. */
+static int setup_backend(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  const char *dev = o->device && *o->device ? o->device : "auto";
+  int cuda = strcmp(dev, "cuda") == 0 || strncmp(dev, "cuda:", 5) == 0 ||
+             (strcmp(dev, "auto") == 0 && k_cuda_available());
+  RDT_CHECK(cuda || strcmp(dev, "cpu") == 0 || strcmp(dev, "auto") == 0,
+            "--device: '%s' is not cpu, cuda or auto", dev);
+  char name[32];
+  snprintf(name, sizeof name, cuda ? "cuda:%d" : "cpu", t->d->local_rank);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = o->threads > 0 ? (int)o->threads : (int)(cores / t->d->local_world > 1 ? cores / t->d->local_world : 1);
+  t->b = k_open(name, threads);
+  if (!t->b) return rdt_fail_ctx("--device %s", dev);
+  const char *mp = o->mixed_precision && *o->mixed_precision ? o->mixed_precision : (cuda ? "bf16" : "no");
+  rdt_dtype act = RDT_F32;
+  if (strcmp(mp, "bf16") == 0) act = RDT_BF16;
+  else if (strcmp(mp, "fp16") == 0) act = RDT_F16, t->fp16 = 1;
+  else if (strcmp(mp, "no") != 0) return rdt_fail("--mixed_precision: '%s' is not bf16, fp16 or no", mp);
+  if (act != RDT_F32 && !cuda)
+    return rdt_fail("--mixed_precision %s needs --device cuda; the CPU trains in fp32 (--mixed_precision no)", mp);
+  if (k_set_act_dtype(t->b, act) != 0) return rdt_fail_ctx("--mixed_precision %s", mp);
+  t->loss_scale = t->fp16 ? 65536.0 : 1.0;   /* torch GradScaler's initial scale */
+  return 0;
+}
+
+/* The encoders, the data and every instruction's embedding. */
+static int setup_data(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  RDT_CHECK(o->data_dir && o->data_dir->n > 0, "--data_dir is required (a folder of LIBERO *_demo.hdf5 files, "
+            "one file, or a dataset-list JSON)");
+  RDT_CHECK(!o->precomp_lang_embed || o->lang_embed_dir, "--precomp_lang_embed needs --lang_embed_dir DIR");
+  rdt_conditions_opts co = {o->vision_encoder, o->text_encoder, o->precomp_lang_embed ? o->lang_embed_dir : NULL,
+                            t->mc.lang_token_dim, t->mc.img_token_dim, t->mc.img_tokens_per_image,
+                            t->mc.max_lang_cond_len};
+  t->cond = rdt_conditions_open(t->cfg, &co, t->b);
+  if (!t->cond) return -1;
+  if (rdt_data_sources_parse((const char *const *)o->data_dir->v, o->data_dir->n, o->dataset, &t->src, &t->nsrc) != 0)
+    return -1;
+  rdt_libero_opts lo;
+  rdt_libero_opts_init(&lo, rdt_conditions_image_size(t->cond));
+  lo.format = rdt_uni_format_from_config(t->cfg);
+  if (!lo.format || rdt_image_cfg_from_config(&lo.image, t->cfg, rdt_conditions_image_size(t->cond)) != 0)
+    return rdt_fail_ctx("%s", o->config_path);
+  lo.image.augment = o->image_aug;
+  lo.chunk = t->mc.pred_horizon;
+  t->data = rdt_libero_open(t->src, t->nsrc, &lo);
+  if (!t->data) return -1;
+  t->nds = rdt_libero_num_datasets(t->data);
+  int ne = rdt_libero_num_episodes(t->data);
+  const char **text = rdt_malloc((size_t)ne * sizeof *text);
+  for (int e = 0; e < ne; e++) text[e] = rdt_libero_episode(t->data, e)->instruction;
+  int rc = rdt_conditions_add_instructions(t->cond, text, ne);
+  free(text);
+  return rc;
+}
+
+/* Per-dataset state_mean (the masked-state dummy) and action scale: from
+ * --dataset_stat, else computed here (rank 0 writes OUTPUT/dataset_stat.json). */
+static int setup_stats(trainer *t) {
+  t->state_mean = rdt_calloc((size_t)t->nds * RDT_UNI_DIM, sizeof(float));
+  t->action_std = rdt_calloc((size_t)t->nds, sizeof(double));
+  char *out = rdt_path_join(t->o->output_dir, "dataset_stat.json");
+  int rc = 0;
+  for (int i = 0; i < t->nds && rc == 0; i++) {
+    const char *name = rdt_libero_dataset_name(t->data, i);
+    if (t->o->dataset_stat) {
+      int found = rdt_stats_state_mean(t->o->dataset_stat, name, t->state_mean + (size_t)i * RDT_UNI_DIM);
+      if (found == 0) rc = rdt_fail("%s: no entry for dataset '%s' (make one with rdt stats)", t->o->dataset_stat, name);
+      if (found == 1 && rdt_stats_action_std_global(t->o->dataset_stat, name, &t->action_std[i]) < 0) rc = -1;
+      if (found < 0) rc = -1;
+      continue;
+    }
+    rdt_dataset_stats s;
+    rc = rdt_stats_compute(t->data, i, &s);
+    for (int j = 0; rc == 0 && j < RDT_UNI_DIM; j++) t->state_mean[(size_t)i * RDT_UNI_DIM + j] = (float)s.state.mean[j];
+    t->action_std[i] = s.action_std_global;
+    if (rc == 0 && t->main_rank) rc = rdt_stats_write(out, name, &s);
+  }
+  free(out);
+  return rc;
+}
+
+/* The model: upstream initialisation from the seed, or pretrained weights. */
+static int setup_model(trainer *t) {
+  t->m = rdt_model_new(t->b, &t->mc);
+  if (!t->m) return -1;
+  if (!t->o->pretrained) {
+    rdt_model_init(t->m, (uint64_t)t->o->seed);
+    snprintf(t->weights_from, sizeof t->weights_from, "from scratch (upstream init, seed %lld)", (long long)t->o->seed);
+    return 0;
+  }
+  rdt_st *st = rdt_st_open(t->o->pretrained);
+  int rc = st ? rdt_model_load(t->m, st, NULL) : -1;
+  rdt_st_close(st);
+  snprintf(t->weights_from, sizeof t->weights_from, "%s", t->o->pretrained);
+  return rc ? rdt_fail_ctx("--pretrained_model_name_or_path") : 0;
+}
+
+/* EMA, AdamW and the schedule. */
+static int setup_optim(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  rdt_ema_cfg ec = {t->mc.ema_update_after_step, t->mc.ema_inv_gamma, t->mc.ema_power, t->mc.ema_min_value,
+                    t->mc.ema_max_value};
+  rdt_ema_init(&t->ema, t->b, &ec, rdt_model_params(t->m), rdt_model_numel(t->m));
+  rdt_adamw_cfg ac = {o->adam_beta1, o->adam_beta2, o->adam_epsilon, o->adam_weight_decay};
+  rdt_adamw_init(&t->opt, t->b, &ac, rdt_model_numel(t->m));
+  t->lr.base = o->learning_rate;
+  t->lr.warmup = o->lr_warmup_steps;
+  if (rdt_lr_parse(o->lr_scheduler, &t->lr.kind) != 0) return -1;
+  return 0;
+}
+
+/* Steps and batch layout: --max_train_steps, else epochs over the usable steps. */
+static int setup_schedule(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  RDT_CHECK(o->train_batch_size >= 1 && o->gradient_accumulation_steps >= 1,
+            "--train_batch_size and --gradient_accumulation_steps must be at least 1");
+  t->global_batch = o->train_batch_size * t->d->world * o->gradient_accumulation_steps;
+  if (o->max_train_steps > 0) {
+    t->max_steps = o->max_train_steps;
+  } else {
+    int64_t per_rank = o->train_batch_size * t->d->world;
+    int64_t batches = (rdt_libero_num_steps(t->data) + per_rank - 1) / per_rank;
+    t->max_steps = o->num_train_epochs * ((batches + o->gradient_accumulation_steps - 1) / o->gradient_accumulation_steps);
+  }
+  RDT_CHECK(t->max_steps >= 1, "nothing to train: --max_train_steps / --num_train_epochs give 0 steps");
+  t->lr.total = t->max_steps;
+  t->st.seed = (uint64_t)o->seed;
+  t->st.world_size = t->d->world;
+  t->st.train_batch_size = o->train_batch_size;
+  t->st.grad_accum = o->gradient_accumulation_steps;
+  return 0;
+}
+
+/* --resume_from_checkpoint PATH|latest (a PATH that is not a folder is looked
+ * up by its base name inside --output_dir, as upstream). */
+static int setup_resume(trainer *t) {
+  const char *r = t->o->resume_from_checkpoint;
+  if (!r || !*r) return 0;
+  char *path = NULL;
+  if (strcmp(r, "latest") == 0) path = rdt_ckpt_latest(t->o->output_dir);
+  else if (rdt_is_dir(r)) path = rdt_strdup(r);
+  else path = rdt_path_join(t->o->output_dir, rdt_basename(r));
+  if (!path || !rdt_is_dir(path)) {
+    rdt_info("Checkpoint '%s' does not exist. Starting a new training run.", r);
+    free(path);
+    return 0;
+  }
+  rdt_train_state saved = t->st;
+  int rc = rdt_ckpt_load(path, t->m, &t->ema, &t->opt, &t->st);
+  if (rc == 0) {
+    rdt_info("Resuming from checkpoint %s (step %lld)", path, (long long)t->st.global_step);
+    if (t->st.seed != saved.seed || t->st.world_size * t->st.train_batch_size * t->st.grad_accum != t->global_batch)
+      rdt_warn("%s was written with seed %llu and global batch %lld; this run has seed %llu and global batch %lld: "
+               "the data continues from sample %lld, but the run will not repeat the original one",
+               path, (unsigned long long)t->st.seed, (long long)(t->st.world_size * t->st.train_batch_size * t->st.grad_accum),
+               (unsigned long long)saved.seed, (long long)t->global_batch, (long long)t->st.samples_seen);
+    t->st.seed = saved.seed;
+    t->st.world_size = saved.world_size;
+    t->st.train_batch_size = saved.train_batch_size;
+    t->st.grad_accum = saved.grad_accum;
+  }
+  free(path);
+  return rc ? rdt_fail_ctx("--resume_from_checkpoint %s", r) : 0;
+}
+
+/* Batch producers and the loader, continuing at the resumed micro-batch.
+ * Data position: micro-batch k holds samples k * stride + rank * B + i, so a
+ * resume with the same layout continues exactly. */
+static void setup_loader(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  int workers = (int)(o->dataloader_num_workers > 0 ? o->dataloader_num_workers : 0);
+  rdt_batcher_opts bo = {(uint64_t)o->seed, 0, 1, (int)o->train_batch_size, o->train_batch_size * t->d->world,
+                         o->train_batch_size * t->d->rank, o->cond_mask_prob, o->cam_ext_mask_prob,
+                         o->state_noise_snr, (float)rdt_config_float(t->cfg, "dataset.ctrl_freq", RDT_LIBERO_CTRL_FREQ),
+                         t->state_mean, t->mc.num_train_timesteps};
+  t->train_b = rdt_batcher_new(&bo, t->data, t->cond, &t->mc, workers);
+  t->nslots = workers > 0 ? 2 * workers : 1;
+  t->slots = rdt_calloc((size_t)t->nslots, sizeof *t->slots);
+  for (int i = 0; i < t->nslots; i++) t->slots[i] = rdt_batcher_alloc(t->train_b);
+  int64_t first = t->st.samples_seen / bo.stride;
+  t->loader = rdt_loader_new(workers, t->nslots, (void **)t->slots, rdt_batcher_fill, t->train_b, first);
+  if (o->sample_period > 0 && o->num_sample_batches > 0) {
+    rdt_batcher_opts vo = bo;
+    vo.stream_base = VALIDATION_STREAM;
+    vo.train = 0;
+    vo.batch = (int)o->sample_batch_size;
+    vo.stride = o->sample_batch_size * t->d->world;
+    vo.offset = o->sample_batch_size * t->d->rank;
+    t->val_b = rdt_batcher_new(&vo, t->data, t->cond, &t->mc, 0);
+    t->val_batch = rdt_batcher_alloc(t->val_b);
+  }
+}
+
+/* ================================================================ banner */
+
+static void banner(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  char host[128] = "?";
+  gethostname(host, sizeof host - 1);
+  fprintf(stderr, "rank %d/%d pid %d on %s, local rank %d, device %s\n", t->d->rank, t->d->world, (int)getpid(),
+          host, t->d->local_rank, k_name(t->b));
+  if (!t->main_rank) return;
+  const char *act = k_act_dtype(t->b) == RDT_F32 ? "fp32" : rdt_dtype_name(k_act_dtype(t->b));
+  rdt_info("***** Running training *****");
+  rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine", t->d->world,
+           t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world);
+  rdt_info("  backend             %s, %d thread%s per process, activations %s", k_name(t->b), k_threads(t->b),
+           k_threads(t->b) > 1 ? "s" : "", act);
+  rdt_info("  model               hidden %d, depth %d, heads %d: %zu parameters, %s", t->mc.hidden_size,
+           t->mc.depth, t->mc.num_heads, rdt_model_numel(t->m), t->weights_from);
+  rdt_info("  encoders            %s", rdt_conditions_describe(t->cond));
+  rdt_info("  data                %d dataset%s, %d episodes, %lld usable steps", t->nds, t->nds > 1 ? "s" : "",
+           rdt_libero_num_episodes(t->data), (long long)rdt_libero_num_steps(t->data));
+  rdt_info("  batch per process   %lld (--train_batch_size is PER PROCESS)", (long long)o->train_batch_size);
+  rdt_info("  global batch        %lld per process x %d process%s x %lld accumulation step%s = %lld samples "
+           "per optimizer step", (long long)o->train_batch_size, t->d->world, t->d->world > 1 ? "es" : "",
+           (long long)o->gradient_accumulation_steps, o->gradient_accumulation_steps > 1 ? "s" : "",
+           (long long)t->global_batch);
+  rdt_info("  optimizer steps     %lld (from step %lld), ~%.2f epochs", (long long)t->max_steps,
+           (long long)t->start_step, (double)t->max_steps * t->global_batch / (double)rdt_libero_num_steps(t->data));
+  rdt_info("  AdamW               lr %g (%s, warmup %lld), betas %g/%g, eps %g, weight decay %g, clip %g",
+           o->learning_rate, rdt_lr_name(t->lr.kind), (long long)o->lr_warmup_steps, o->adam_beta1, o->adam_beta2,
+           o->adam_epsilon, o->adam_weight_decay, o->max_grad_norm);
+  rdt_info("  EMA                 update_after_step %lld, inv_gamma %g, power %g, decay in [%g, %g], every micro-batch",
+           (long long)t->ema.cfg.update_after_step, t->ema.cfg.inv_gamma, t->ema.cfg.power, t->ema.cfg.min_value,
+           t->ema.cfg.max_value);
+  rdt_info("  checkpoints         every %lld steps into %s (%s)", (long long)o->checkpointing_period, o->output_dir,
+           o->checkpoints_total_limit > 0 ? "keeping the newest ones" : "keeping all");
+  rdt_info("  seed                %lld; loader threads %lld", (long long)o->seed, (long long)o->dataloader_num_workers);
+}
+
+/* ================================================================ one step */
+
+/* Forward and backward of one micro-batch, adding its gradient. */
+static int micro_batch(trainer *t, float grad_scale, double *loss) {
+  int64_t index;
+  rdt_train_batch *bt = rdt_loader_next(t->loader, &index);
+  if (!bt) return -1;
+  rdt_batcher_encode(t->train_b, bt);
+  rdt_batch v = rdt_train_batch_view(bt);
+  float l;
+  int rc = rdt_model_loss(t->m, &v, bt->actions, bt->noise, bt->timesteps, 1, grad_scale, &l);
+  rdt_loader_release(t->loader);
+  t->st.micro_steps++;
+  *loss += l;
+  return rc;
+}
+
+/* fp16: unscale the gradient, or skip the step on overflow (torch GradScaler:
+ * halve the scale on overflow, double it after 2000 good steps).  Returns 1
+ * to skip. */
+static int fp16_unscale(trainer *t, double *norm) {
+  float *g = rdt_model_grads(t->m);
+  if (!isfinite(*norm)) {
+    t->loss_scale *= 0.5;
+    t->scale_good = 0;
+    rdt_warn("step %lld: fp16 gradient overflow, step skipped, loss scale now %g",
+             (long long)t->st.global_step + 1, t->loss_scale);
+    return 1;
+  }
+  *norm /= t->loss_scale;
+  k_scale_f32(t->b, g, rdt_model_numel(t->m), (float)(1.0 / t->loss_scale));
+  if (++t->scale_good == 2000) t->loss_scale *= 2.0, t->scale_good = 0;
+  return 0;
+}
+
+/* One optimizer step on every rank. */
+static int train_step(trainer *t, step_result *r) {
+  const rdt_train_opts *o = t->o;
+  double t0 = rdt_now(), loss = 0;
+  int64_t A = o->gradient_accumulation_steps;
+  float *params = rdt_model_params(t->m), *grads = rdt_model_grads(t->m);
+  size_t n = rdt_model_numel(t->m);
+  rdt_model_zero_grad(t->m);
+  for (int64_t a = 0; a < A; a++) {
+    if (micro_batch(t, (float)(t->loss_scale / (double)A), &loss) != 0) return -1;
+    if (a < A - 1) rdt_ema_update(&t->ema, params);   /* upstream: every micro-batch */
+  }
+  rdt_dist_mean_f32(t->d, t->b, grads, n);
+  rdt_dist_sum(t->d, &loss, 1);
+  r->loss = loss / (double)(A * t->d->world);
+  r->grad_norm = rdt_grad_norm(t->b, grads, n);
+  r->skipped = t->fp16 ? fp16_unscale(t, &r->grad_norm) : 0;
+  if (!r->skipped && (!isfinite(r->loss) || !isfinite(r->grad_norm)))
+    return rdt_fail("step %lld: the %s is %s (loss %g, gradient norm %g); stopping without saving",
+                    (long long)t->st.global_step + 1, isfinite(r->loss) ? "gradient" : "loss",
+                    isnan(isfinite(r->loss) ? r->grad_norm : r->loss) ? "NaN" : "infinite", r->loss, r->grad_norm);
+  r->lr = rdt_lr_at(&t->lr, t->st.global_step);
+  if (!r->skipped) {
+    rdt_grad_clip(t->b, grads, n, r->grad_norm, o->max_grad_norm);
+    rdt_adamw_step(&t->opt, params, grads, r->lr);
+    rdt_model_params_changed(t->m);
+  }
+  rdt_ema_update(&t->ema, params);
+  t->st.global_step++;
+  t->st.samples_seen += t->global_batch;
+  t->st.adam_step = t->opt.step;
+  t->st.ema_updates = t->ema.updates;
+  k_sync(t->b);
+  r->seconds = rdt_now() - t0;
+  return 0;
+}
+
+/* ================================================================ validation */
+
+/* Upstream train/sample.py on num_sample_batches unmasked batches with the
+ * training weights: overall_avg_sample_mse (mean of per-batch MSE over the
+ * state_elem_mask slots), overall_avg_sample_l2err (the same of
+ * sqrt(err) / (state_norm + 1e-3)), per-dataset means of the per-sample
+ * values, each averaged over ranks; plus overall_avg_sample_nmse, the MSE
+ * over action_std_global^2 when the statistics have it. */
+static int validate(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  int nds = t->nds, chunk = t->mc.pred_horizon;
+  /* sums: [mse, l2, nmse, nmse_count] then per dataset [mse, l2, count] */
+  int nsum = 4 + 3 * nds;
+  double *sum = rdt_calloc((size_t)nsum, sizeof(double));
+  rdt_train_batch *bt = t->val_batch;
+  size_t per = (size_t)chunk * RDT_UNI_DIM;
+  float *pred = rdt_malloc((size_t)bt->B * per * sizeof(float));
+  int rc = 0;
+  for (int64_t vb = 0; vb < o->num_sample_batches && rc == 0; vb++) {
+    rc = rdt_batcher_fill(t->val_b, t->st.validations * o->num_sample_batches + vb, bt, 0);
+    if (rc) break;
+    rdt_batcher_encode(t->val_b, bt);
+    rdt_batch v = rdt_train_batch_view(bt);
+    rc = rdt_model_sample(t->m, &v, bt->noise, pred);
+    double bm = 0, bl = 0, bn = 0, bc = 0, bnc = 0;
+    for (int i = 0; rc == 0 && i < bt->B; i++) {
+      double sm = 0, sl = 0, c = 0;
+      const float *mask = bt->state_mask + (size_t)i * RDT_UNI_DIM, *norm = bt->state_norm + (size_t)i * RDT_UNI_DIM;
+      for (int k = 0; k < chunk; k++)
+        for (int j = 0; j < RDT_UNI_DIM; j++) {
+          size_t at = (size_t)i * per + (size_t)k * RDT_UNI_DIM + j;
+          double e = ((double)pred[at] - bt->actions[at]) * ((double)pred[at] - bt->actions[at]);
+          sm += e * mask[j], sl += sqrt(e) / (norm[j] + 1e-3) * mask[j], c += mask[j];
+        }
+      int ds = bt->dataset[i];
+      double as = t->action_std[ds];
+      if (c == 0) continue;
+      sum[4 + 3 * ds] += sm / c, sum[5 + 3 * ds] += sl / c, sum[6 + 3 * ds] += 1;
+      bm += sm, bl += sl, bc += c;
+      if (as > 0) bn += sm / (as * as), bnc += c;
+    }
+    if (bc > 0) sum[0] += bm / bc, sum[1] += bl / bc;
+    if (bnc > 0) sum[2] += bn / bnc, sum[3] += 1;
+  }
+  free(pred);
+  if (rc) {
+    free(sum);
+    return rdt_fail_ctx("validation");
+  }
+  rdt_dist_sum(t->d, sum, nsum);
+  if (t->main_rank) {
+    rdt_scalar *v = rdt_calloc((size_t)(3 + 2 * nds), sizeof *v);
+    char **names = rdt_calloc((size_t)(2 * nds), sizeof *names);
+    int n = 0;
+    double batches = (double)o->num_sample_batches * t->d->world;
+    v[n++] = (rdt_scalar){"overall_avg_sample_mse", sum[0] / batches};
+    v[n++] = (rdt_scalar){"overall_avg_sample_l2err", sum[1] / batches};
+    if (sum[3] > 0) v[n++] = (rdt_scalar){"overall_avg_sample_nmse", sum[2] / sum[3]};
+    for (int ds = 0; ds < nds; ds++) {
+      if (sum[6 + 3 * ds] == 0) continue;
+      const char *name = rdt_libero_dataset_name(t->data, ds);
+      names[2 * ds] = rdt_malloc(strlen(name) + 16), names[2 * ds + 1] = rdt_malloc(strlen(name) + 16);
+      sprintf(names[2 * ds], "%s_sample_mse", name);
+      sprintf(names[2 * ds + 1], "%s_sample_l2err", name);
+      v[n++] = (rdt_scalar){names[2 * ds], sum[4 + 3 * ds] / sum[6 + 3 * ds]};
+      v[n++] = (rdt_scalar){names[2 * ds + 1], sum[5 + 3 * ds] / sum[6 + 3 * ds]};
+    }
+    rdt_info("step %lld validation: overall_avg_sample_mse %.6g, overall_avg_sample_l2err %.6g",
+             (long long)t->st.global_step, v[0].value, v[1].value);
+    rc = t->metrics ? rdt_metrics_log(t->metrics, t->st.global_step, v, n) : 0;
+    for (int i = 0; i < 2 * nds; i++) free(names[i]);
+    free(names);
+    free(v);
+  }
+  t->st.validations++;
+  free(sum);
+  return rc;
+}
+
+/* ================================================================ the run */
+
+/* Rank 0: metrics row, progress bar, a line in training.log. */
+static int log_step(trainer *t, const step_result *r) {
+  double sps = r->seconds > 0 ? (double)t->global_batch / r->seconds : 0;
+  rdt_scalar v[] = {{"loss", r->loss}, {"lr", r->lr}, {"grad_norm", r->grad_norm},
+                    {"samples_per_s", sps}, {"step_time", r->seconds}};
+  rdt_debug("step %lld loss %.6g lr %.6g grad_norm %.6g samples/s %.4g step_time %.4gs%s",
+            (long long)t->st.global_step, r->loss, r->lr, r->grad_norm, sps, r->seconds,
+            r->skipped ? " (skipped: fp16 overflow)" : "");
+  rdt_progress_update(&t->bar, t->st.global_step - t->start_step, "loss %.4f lr %.3g", r->loss, r->lr);
+  return rdt_metrics_log(t->metrics, t->st.global_step, v, (int)(sizeof v / sizeof v[0]));
+}
+
+static int save_checkpoint(trainer *t) {
+  if (rdt_ckpt_save(t->o->output_dir, t->m, &t->ema, &t->opt, &t->st, t->o->args_json) != 0) return -1;
+  rdt_info("Saved state to %s/checkpoint-%lld", t->o->output_dir, (long long)t->st.global_step);
+  int removed = rdt_ckpt_prune(t->o->output_dir, (int)t->o->checkpoints_total_limit);
+  if (removed > 0) rdt_info("removed %d old checkpoint%s (--checkpoints_total_limit %lld)", removed,
+                            removed > 1 ? "s" : "", (long long)t->o->checkpoints_total_limit);
+  return removed < 0 ? -1 : 0;
+}
+
+/* Train to max_steps; every failure stops all ranks. */
+static int run_loop(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  if (t->main_rank) rdt_progress_start(&t->bar, "train", t->max_steps - t->start_step);
+  while (t->st.global_step < t->max_steps) {
+    step_result r = {0};
+    if (train_step(t, &r) != 0) return -1;
+    if (t->main_rank && log_step(t, &r) != 0) return -1;
+    int64_t s = t->st.global_step;
+    if (t->main_rank && o->checkpointing_period > 0 && s % o->checkpointing_period == 0 && save_checkpoint(t) != 0)
+      return -1;
+    if (t->val_b && s % o->sample_period == 0 && validate(t) != 0) return -1;
+  }
+  if (t->main_rank) {
+    rdt_progress_end(&t->bar);
+    if (rdt_ckpt_save_final(o->output_dir, t->m, &t->ema) != 0) return -1;
+    rdt_info("Saved Model to %s", o->output_dir);
+  }
+  return 0;
+}
+
+/* Rank 0's output folder, training.log and metrics. */
+static int setup_output(trainer *t, int resumed) {
+  if (!t->main_rank) return 0;
+  t->metrics = rdt_metrics_open(t->o->output_dir, strcmp(t->o->report_to, "tensorboard") == 0,
+                                resumed ? t->st.global_step : -1);
+  return t->metrics ? 0 : -1;
+}
+
+static int setup_log(trainer *t) {
+  const rdt_train_opts *o = t->o;
+  RDT_CHECK(o->output_dir && *o->output_dir, "--output_dir is empty");
+  RDT_CHECK(strcmp(o->report_to, "tensorboard") == 0 || strcmp(o->report_to, "none") == 0,
+            "--report_to: '%s' is not supported (tensorboard or none)", o->report_to);
+  if (t->d->world > 1) rdt_log_set_rank(t->d->rank);
+  if (!t->main_rank) return 0;
+  if (rdt_mkdirs(o->output_dir) != 0) return -1;
+  int stale = rdt_ckpt_clean_temp(o->output_dir);
+  char *log = rdt_path_join(o->output_dir, "training.log");
+  rdt_log_set_file(log);
+  free(log);
+  if (stale) rdt_warn("removed %d unfinished checkpoint folder%s left by an interrupted run", stale, stale > 1 ? "s" : "");
+  return 0;
+}
+
+static void trainer_free(trainer *t) {
+  rdt_loader_free(t->loader);
+  for (int i = 0; i < t->nslots; i++) rdt_train_batch_free(t->slots[i]);
+  free(t->slots);
+  rdt_train_batch_free(t->val_batch);
+  rdt_batcher_free(t->train_b);
+  rdt_batcher_free(t->val_b);
+  rdt_metrics_close(t->metrics);
+  rdt_ema_free(&t->ema);
+  rdt_adamw_free(&t->opt);
+  rdt_model_free(t->m);
+  rdt_conditions_free(t->cond);
+  rdt_libero_close(t->data);
+  rdt_data_sources_free(t->src, t->nsrc);
+  free(t->state_mean);
+  free(t->action_std);
+  if (t->b) k_close(t->b);
+  rdt_config_free(t->cfg);
+  if (t->main_rank) rdt_log_set_file(NULL);
+}
+
+int rdt_train_run(const rdt_train_opts *o, rdt_dist *d) {
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.o = o;
+  t.d = d;
+  t.main_rank = d->rank == 0;
+  int rc = setup_log(&t);
+  if (rc == 0) rc = setup_config(&t);
+  if (rc == 0) rc = setup_backend(&t);
+  if (rc == 0) rc = setup_data(&t);
+  if (rc == 0) rc = setup_stats(&t);
+  if (rc == 0) rc = setup_model(&t);
+  if (rc == 0) rc = setup_optim(&t);
+  if (rc == 0) rc = setup_schedule(&t);
+  if (rc == 0) rc = setup_resume(&t);
+  t.start_step = t.st.global_step;
+  if (rc == 0) rc = setup_output(&t, t.start_step > 0 || t.st.micro_steps > 0);
+  if (rc == 0) {
+    setup_loader(&t);
+    banner(&t);
+    rc = run_loop(&t);
+  }
+  if (rc != 0) {
+    if (d->world > 1) rdt_dist_abort(d, "%s", rdt_error());
+    fprintf(stderr, "rdt: error: %s\n", rdt_error());
+    rdt_log(RDT_LOG_DEBUG, "error: %s", rdt_error());
+  }
+  trainer_free(&t);
+  return rc ? 1 : 0;
+}
