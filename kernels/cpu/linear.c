@@ -17,12 +17,22 @@ typedef struct {
   int nr, nc;         /* tiles per dimension */
 } tiling;
 
-/* Tiles of at most 512 x 256 outputs; one tile for products under 2 MFLOP. */
+/* Near-equal tiles of at most 512 x 256 outputs; the longer side is cut once
+ * more while there are fewer than 8 tiles of over 4 MFLOP each (never below 32
+ * rows or columns).  One tile for products under 2 MFLOP.  Only the shape decides. */
 static tiling tile(int rows, int cols, int inner) {
   tiling t = {rows, cols, rows, cols, 1, 1};
   if (2.0 * rows * cols * inner >= (double)(1 << 21)) {
-    if (rows > 768) t.rb = 512;
-    if (cols > 384) t.cb = 256;
+    int pr = (rows + 511) / 512, pc = (cols + 255) / 256;
+    for (;;) {
+      double rext = (double)rows / pr, cext = (double)cols / pc;
+      if (pr * pc >= 8 || 2.0 * rext * cext * inner <= 4e6) break;
+      if (rext >= cext && rext >= 64) pr++;
+      else if (cext >= 64) pc++;
+      else break;
+    }
+    t.rb = ((rows + pr - 1) / pr + 7) / 8 * 8;
+    t.cb = ((cols + pc - 1) / pc + 15) / 16 * 16;
   }
   t.nr = (rows + t.rb - 1) / t.rb;
   t.nc = (cols + t.cb - 1) / t.cb;
