@@ -799,27 +799,3 @@ int rdt_libero_stats(const rdt_libero_data *d, int ds, rdt_stat_acc *state, rdt_
   }
   return 0;
 }
-
-/* A list of 128 doubles. */
-static void write_vec(rdt_jw *w, const char *key, const double *v) {
-  jw_key(w, key);
-  jw_arr(w);
-  for (int i = 0; i < RDT_UNI_DIM; i++) jw_num(w, v[i]);
-  jw_arr_end(w);
-}
-
-void rdt_stats_write_json(rdt_jw *w, const char *name, const rdt_stat_result *state,
-                          const rdt_stat_result *action) {
-  jw_obj(w);
-  jw_key(w, "dataset_name");
-  jw_str(w, name);
-  write_vec(w, "state_mean", state->mean);
-  write_vec(w, "state_std", state->std_nz);
-  write_vec(w, "state_min", state->min);
-  write_vec(w, "state_max", state->max);
-  write_vec(w, "action_mean", action->mean);
-  write_vec(w, "action_std", action->std);
-  write_vec(w, "action_min", action->min);
-  write_vec(w, "action_max", action->max);
-  jw_obj_end(w);
-}

@@ -29,7 +29,6 @@
 #define RDT_DATA_LIBERO_H
 
 #include <stdint.h>
-#include "core/json.h"
 #include "core/rng.h"
 #include "model/image.h"
 #include "model/unified.h"
@@ -144,11 +143,5 @@ void rdt_stat_acc_result(const rdt_stat_acc *a, rdt_stat_result *r);
 /* Add every step (all t in [0, T)) of every episode of dataset ds: its state
  * and its own action (chunk element 0) in the unified layout.  0 or -1. */
 int rdt_libero_stats(const rdt_libero_data *d, int ds, rdt_stat_acc *state, rdt_stat_acc *action);
-/* One dataset's entry of configs/dataset_stat.json, upstream form, as the
- * value of the current key of w: {"dataset_name", "state_mean", "state_std"
- * (upstream's non-zero form, std_nz), "state_min", "state_max", "action_mean",
- * "action_std" (population std, as the LIBERO fork), "action_min", "action_max"}. */
-void rdt_stats_write_json(rdt_jw *w, const char *name, const rdt_stat_result *state,
-                          const rdt_stat_result *action);
 
 #endif
