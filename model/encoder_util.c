@@ -1,12 +1,15 @@
 /* model/encoder_util.c: weight stores and config helpers of the frozen encoders. */
 #include "model/encoder_util.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/error.h"
+#include "core/fsutil.h"
+#include "core/rng.h"
 
 enum { CHUNK = 1 << 16 };   /* elements converted per step */
 
@@ -162,4 +165,62 @@ int enc_cfg_float(const rdt_json *cfg, const char *key, float def, float *out) {
   if (v->type != RDT_JSON_NUMBER) return rdt_fail("config key '%s' is not a number", key);
   *out = (float)v->number;
   return 0;
+}
+
+/* ================================================================ checkpoint layouts */
+
+void enc_spec_add(enc_spec **v, int *n, enc_fill fill, int ndim, const int64_t *shape, const char *fmt, ...) {
+  if (*n % 64 == 0) *v = rdt_realloc(*v, (size_t)(*n + 64) * sizeof **v);
+  enc_spec *s = &(*v)[(*n)++];
+  memset(s, 0, sizeof *s);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->name, sizeof s->name, fmt, ap);
+  va_end(ap);
+  s->ndim = ndim;
+  memcpy(s->shape, shape, (size_t)ndim * sizeof *shape);
+  s->fill = fill;
+}
+
+int enc_find_all(const rdt_st *st, const enc_spec *specs, int n, const rdt_tensor **t) {
+  for (int i = 0; i < n; i++)
+    if (!(t[i] = enc_tensor(st, specs[i].name, specs[i].ndim, specs[i].shape))) return -1;
+  return 0;
+}
+
+/* Fill n values (F32 or BF16) of one spec. */
+static void fill_random(void *dst, rdt_dtype dtype, size_t n, const enc_spec *s, rdt_rng *r) {
+  double a = 1.0 / sqrt((double)n / (double)s->shape[0]);
+  for (size_t i = 0; i < n; i++) {
+    float v = s->fill == ENC_FILL_ONES ? 1.0f
+              : s->fill == ENC_FILL_ZEROS ? 0.0f
+                                          : (float)(a * (2.0 * (double)rdt_rng_u32(r) / 4294967296.0 - 1.0));
+    if (dtype == RDT_BF16) ((uint16_t *)dst)[i] = rdt_f32_to_bf16(v);
+    else ((float *)dst)[i] = v;
+  }
+}
+
+int enc_write_random(const char *dir, const enc_spec *specs, int n, rdt_dtype dtype, uint64_t seed,
+                     const char *config_json) {
+  rdt_rng r;
+  rdt_rng_seed(&r, seed, 0);
+  rdt_st_writer *w = rdt_st_writer_new();
+  void **data = rdt_calloc((size_t)n, sizeof *data);
+  for (int i = 0; i < n; i++) {
+    size_t count = (size_t)rdt_shape_numel(specs[i].ndim, specs[i].shape);
+    data[i] = rdt_malloc(count * rdt_dtype_size(dtype));
+    fill_random(data[i], dtype, count, &specs[i], &r);
+    rdt_st_writer_add(w, specs[i].name, dtype, specs[i].ndim, specs[i].shape, data[i]);
+  }
+  char *path = rdt_path_join(dir, "model.safetensors");
+  int rc = rdt_mkdirs(dir);
+  if (rc == 0) rc = rdt_st_writer_save(w, path);
+  free(path);
+  path = rdt_path_join(dir, "config.json");
+  if (rc == 0) rc = rdt_write_file_atomic(path, config_json, strlen(config_json));
+  free(path);
+  rdt_st_writer_free(w);
+  for (int i = 0; i < n; i++) free(data[i]);
+  free(data);
+  return rc;
 }

@@ -69,6 +69,28 @@ void enc_upload_act(k_backend *b, void *dst, const rdt_tensor *t);
 /* Make *buf hold at least `bytes` (reallocated on the backend when too small). */
 void *enc_reserve(k_backend *b, void **buf, size_t *cap, size_t bytes);
 
+/* ---------------------------------------------------------------- checkpoint layouts */
+/* One tensor an encoder reads: full name, shape, and how a random stand-in
+ * fills it (benchmarks at real sizes without the real weights). */
+typedef enum { ENC_FILL_ONES, ENC_FILL_ZEROS, ENC_FILL_UNIFORM } enc_fill;
+typedef struct {
+  char name[160];
+  int ndim;
+  int64_t shape[4];
+  enc_fill fill;
+} enc_spec;
+
+/* Append a spec (name built printf-style) to a growing array. */
+void enc_spec_add(enc_spec **v, int *n, enc_fill fill, int ndim, const int64_t *shape, const char *fmt, ...)
+    RDT_PRINTF(6, 7);
+/* Look every spec up (t[i] for spec i); -1 + rdt_error() at the first tensor
+ * that is missing or shaped otherwise. */
+int enc_find_all(const rdt_st *st, const enc_spec *specs, int n, const rdt_tensor **t);
+/* Write dir/model.safetensors with random tensors for the specs (uniform in
+ * +-1/sqrt(fan-in), or ones / zeros) and dir/config.json; 0 or -1. */
+int enc_write_random(const char *dir, const enc_spec *specs, int n, rdt_dtype dtype, uint64_t seed,
+                     const char *config_json);
+
 /* Integer / float config values with defaults; -1 + message on a wrong type. */
 int enc_cfg_int(const rdt_json *cfg, const char *key, int def, int *out);
 int enc_cfg_float(const rdt_json *cfg, const char *key, float def, float *out);

@@ -69,28 +69,45 @@ int siglip_config_from_json(const rdt_json *j, siglip_config *c) {
   return 0;
 }
 
-/* Load one layer's tensors; 0 or -1. */
-static int load_layer(siglip *m, const rdt_st *st, int i, siglip_layer *L) {
-  const int64_t D = m->c.hidden_size, I = m->c.intermediate_size;
+/* Every tensor the tower reads, in load order: the embeddings and the
+ * post-layernorm (SIGLIP_GLOBALS), then LAYER_TENSORS per layer. */
+enum { SIGLIP_GLOBALS = 5, LAYER_TENSORS = 16 };
+static int siglip_specs(const siglip_config *c, enc_spec **out) {
+  const int64_t D = c->hidden_size, I = c->intermediate_size, G = c->image_size / c->patch_size;
+  const int64_t pw[4] = {D, c->num_channels, c->patch_size, c->patch_size}, pos[2] = {G * G, D};
+  const int64_t d1[1] = {D}, i1[1] = {I}, dd[2] = {D, D}, id[2] = {I, D}, di[2] = {D, I};
+  enc_spec *v = NULL;
+  int n = 0;
+  enc_spec_add(&v, &n, ENC_FILL_UNIFORM, 4, pw, "vision_model.embeddings.patch_embedding.weight");
+  enc_spec_add(&v, &n, ENC_FILL_ZEROS, 1, d1, "vision_model.embeddings.patch_embedding.bias");
+  enc_spec_add(&v, &n, ENC_FILL_UNIFORM, 2, pos, "vision_model.embeddings.position_embedding.weight");
+  enc_spec_add(&v, &n, ENC_FILL_ONES, 1, d1, "vision_model.post_layernorm.weight");
+  enc_spec_add(&v, &n, ENC_FILL_ZEROS, 1, d1, "vision_model.post_layernorm.bias");
   const struct {
     const char *suffix;
+    enc_fill fill;
     int ndim;
-    int64_t shape[2];
-  } spec[16] = {
-    {"layer_norm1.weight", 1, {D}},         {"layer_norm1.bias", 1, {D}},
-    {"layer_norm2.weight", 1, {D}},         {"layer_norm2.bias", 1, {D}},
-    {"self_attn.q_proj.weight", 2, {D, D}}, {"self_attn.k_proj.weight", 2, {D, D}},
-    {"self_attn.v_proj.weight", 2, {D, D}}, {"self_attn.out_proj.weight", 2, {D, D}},
-    {"mlp.fc1.weight", 2, {I, D}},          {"mlp.fc2.weight", 2, {D, I}},
-    {"self_attn.q_proj.bias", 1, {D}},      {"self_attn.k_proj.bias", 1, {D}},
-    {"self_attn.v_proj.bias", 1, {D}},      {"self_attn.out_proj.bias", 1, {D}},
-    {"mlp.fc1.bias", 1, {I}},               {"mlp.fc2.bias", 1, {D}},
+    const int64_t *shape;
+  } layer[LAYER_TENSORS] = {
+    {"layer_norm1.weight", ENC_FILL_ONES, 1, d1},          {"layer_norm1.bias", ENC_FILL_ZEROS, 1, d1},
+    {"layer_norm2.weight", ENC_FILL_ONES, 1, d1},          {"layer_norm2.bias", ENC_FILL_ZEROS, 1, d1},
+    {"self_attn.q_proj.weight", ENC_FILL_UNIFORM, 2, dd},  {"self_attn.k_proj.weight", ENC_FILL_UNIFORM, 2, dd},
+    {"self_attn.v_proj.weight", ENC_FILL_UNIFORM, 2, dd},  {"self_attn.out_proj.weight", ENC_FILL_UNIFORM, 2, dd},
+    {"mlp.fc1.weight", ENC_FILL_UNIFORM, 2, id},           {"mlp.fc2.weight", ENC_FILL_UNIFORM, 2, di},
+    {"self_attn.q_proj.bias", ENC_FILL_ZEROS, 1, d1},      {"self_attn.k_proj.bias", ENC_FILL_ZEROS, 1, d1},
+    {"self_attn.v_proj.bias", ENC_FILL_ZEROS, 1, d1},      {"self_attn.out_proj.bias", ENC_FILL_ZEROS, 1, d1},
+    {"mlp.fc1.bias", ENC_FILL_ZEROS, 1, i1},               {"mlp.fc2.bias", ENC_FILL_ZEROS, 1, d1},
   };
-  const rdt_tensor *t[16];
-  for (int j = 0; j < 16; j++)
-    if (!(t[j] = enc_tensorf(st, spec[j].ndim, spec[j].shape, "vision_model.encoder.layers.%d.%s", i,
-                             spec[j].suffix)))
-      return -1;
+  for (int l = 0; l < c->num_layers; l++)
+    for (int j = 0; j < LAYER_TENSORS; j++)
+      enc_spec_add(&v, &n, layer[j].fill, layer[j].ndim, layer[j].shape, "vision_model.encoder.layers.%d.%s", l,
+                   layer[j].suffix);
+  *out = v;
+  return n;
+}
+
+/* Convert one layer's tensors t[0..LAYER_TENSORS) (siglip_specs order). */
+static void load_layer(siglip *m, const rdt_tensor *const *t, siglip_layer *L) {
   k_backend *b = m->b;
   L->ln1_w = enc_upload_f32(b, t[0]), L->ln1_b = enc_upload_f32(b, t[1]);
   L->ln2_w = enc_upload_f32(b, t[2]), L->ln2_b = enc_upload_f32(b, t[3]);
@@ -103,10 +120,16 @@ static int load_layer(siglip *m, const rdt_st *st, int i, siglip_layer *L) {
   L->bq = enc_upload_f32(b, t[10]), L->bk = enc_upload_f32(b, t[11]);
   L->bv = enc_upload_f32(b, t[12]), L->bo = enc_upload_f32(b, t[13]);
   L->b1 = enc_upload_f32(b, t[14]), L->b2 = enc_upload_f32(b, t[15]);
-  return 0;
 }
 
 siglip *siglip_new(k_backend *b, const siglip_config *c, const rdt_st *st, enc_mode mode) {
+  enc_spec *specs;
+  int n = siglip_specs(c, &specs);
+  const rdt_tensor **t = rdt_malloc((size_t)n * sizeof *t);
+  if (enc_find_all(st, specs, n, t) < 0) {
+    free(specs), free(t);
+    return NULL;
+  }
   siglip *m = rdt_calloc(1, sizeof *m);
   m->b = b;
   m->c = *c;
@@ -117,31 +140,30 @@ siglip *siglip_new(k_backend *b, const siglip_config *c, const rdt_st *st, enc_m
   size_t linear = (size_t)c->num_layers * (size_t)(4 * D * D + 2 * D * I) + (size_t)(D * m->patch_dim);
   enc_store_init(&m->store, b, enc_choose_stream(b, mode, linear));
   m->layers = rdt_calloc((size_t)(c->num_layers > 0 ? c->num_layers : 1), sizeof *m->layers);
-
-  const int64_t pw[4] = {D, c->num_channels, c->patch_size, c->patch_size}, vd[1] = {D};
-  const int64_t pos[2] = {m->tokens, D};
-  const rdt_tensor *tw = enc_tensor(st, "vision_model.embeddings.patch_embedding.weight", 4, pw);
-  const rdt_tensor *tb = tw ? enc_tensor(st, "vision_model.embeddings.patch_embedding.bias", 1, vd) : NULL;
-  const rdt_tensor *tp = tb ? enc_tensor(st, "vision_model.embeddings.position_embedding.weight", 2, pos) : NULL;
-  const rdt_tensor *tpw = tp ? enc_tensor(st, "vision_model.post_layernorm.weight", 1, vd) : NULL;
-  const rdt_tensor *tpb = tpw ? enc_tensor(st, "vision_model.post_layernorm.bias", 1, vd) : NULL;
-  if (!tpb) {
-    siglip_free(m);
-    return NULL;
-  }
-  enc_linear_init(&m->store, &m->patch, tw, SLOT_PATCH);
-  m->patch_b = enc_upload_f32(b, tb);
-  m->pos = enc_upload_f32(b, tp);
-  m->post_w = enc_upload_f32(b, tpw);
-  m->post_b = enc_upload_f32(b, tpb);
-  for (int i = 0; i < c->num_layers; i++) {
-    if (load_layer(m, st, i, &m->layers[i]) < 0) {
-      siglip_free(m);
-      return NULL;
-    }
-  }
+  enc_linear_init(&m->store, &m->patch, t[0], SLOT_PATCH);
+  m->patch_b = enc_upload_f32(b, t[1]);
+  m->pos = enc_upload_f32(b, t[2]);
+  m->post_w = enc_upload_f32(b, t[3]);
+  m->post_b = enc_upload_f32(b, t[4]);
+  for (int i = 0; i < c->num_layers; i++) load_layer(m, t + SIGLIP_GLOBALS + i * LAYER_TENSORS, &m->layers[i]);
   m->cache_key = rdt_malloc((size_t)c->num_channels * sizeof *m->cache_key);
+  free(specs), free(t);
   return m;
+}
+
+int siglip_write_random(const siglip_config *c, const char *dir, rdt_dtype dtype, uint64_t seed) {
+  char config[512];
+  snprintf(config, sizeof config,
+           "{\"model_type\": \"siglip_vision_model\", \"hidden_size\": %d, \"intermediate_size\": %d,\n"
+           " \"num_hidden_layers\": %d, \"num_attention_heads\": %d, \"num_channels\": %d, \"image_size\": %d,\n"
+           " \"patch_size\": %d, \"layer_norm_eps\": %g, \"hidden_act\": \"gelu_pytorch_tanh\"}\n",
+           c->hidden_size, c->intermediate_size, c->num_layers, c->num_heads, c->num_channels, c->image_size,
+           c->patch_size, (double)c->eps);
+  enc_spec *specs;
+  int n = siglip_specs(c, &specs);
+  int rc = enc_write_random(dir, specs, n, dtype, seed, config);
+  free(specs);
+  return rc;
 }
 
 siglip *siglip_load(k_backend *b, const char *dir, enc_mode mode) {

@@ -49,6 +49,9 @@ siglip *siglip_load(k_backend *b, const char *dir, enc_mode mode);
  * until siglip_free).  NULL + rdt_error(). */
 siglip *siglip_new(k_backend *b, const siglip_config *c, const rdt_st *st, enc_mode mode);
 void siglip_free(siglip *m);
+/* Write a folder (config.json + model.safetensors) with random weights of
+ * this config, for benchmarks at real sizes; 0 or -1 + rdt_error(). */
+int siglip_write_random(const siglip_config *c, const char *dir, rdt_dtype dtype, uint64_t seed);
 
 const siglip_config *siglip_cfg(const siglip *m);
 /* Tokens per image: (image_size / patch_size)^2 (729 for so400m). */

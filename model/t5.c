@@ -90,24 +90,45 @@ int t5_config_from_json(const rdt_json *j, t5_config *c) {
   return 0;
 }
 
-/* Load one block's tensors; 0 or -1. */
-static int load_layer(t5 *m, const rdt_st *st, int i, t5_layer *L) {
-  const int64_t d = m->c.d_model, in = (int64_t)m->c.num_heads * m->c.d_kv, ff = m->c.d_ff;
+/* Every tensor the encoder reads, in load order: the embedding table, block
+ * 0's relative bias table and the final norm (T5_GLOBALS), then
+ * BLOCK_TENSORS per block. */
+enum { T5_GLOBALS = 3, BLOCK_TENSORS = 9 };
+static int t5_specs(const t5_config *c, const char *embed_name, enc_spec **out) {
+  const int64_t d = c->d_model, in = (int64_t)c->num_heads * c->d_kv, ff = c->d_ff;
+  const int64_t emb[2] = {c->vocab_size, d}, rel[2] = {c->num_buckets, c->num_heads}, d1[1] = {d};
+  const int64_t qd[2] = {in, d}, od[2] = {d, in}, fd[2] = {ff, d}, df[2] = {d, ff};
+  enc_spec *v = NULL;
+  int n = 0;
+  enc_spec_add(&v, &n, ENC_FILL_UNIFORM, 2, emb, "%s", embed_name);
+  enc_spec_add(&v, &n, ENC_FILL_UNIFORM, 2, rel, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+  enc_spec_add(&v, &n, ENC_FILL_ONES, 1, d1, "encoder.final_layer_norm.weight");
   const struct {
     const char *suffix;
+    enc_fill fill;
     int ndim;
-    int64_t shape[2];
-  } spec[9] = {
-    {"0.layer_norm.weight", 1, {d}},          {"1.layer_norm.weight", 1, {d}},
-    {"0.SelfAttention.q.weight", 2, {in, d}}, {"0.SelfAttention.k.weight", 2, {in, d}},
-    {"0.SelfAttention.v.weight", 2, {in, d}}, {"0.SelfAttention.o.weight", 2, {d, in}},
-    {"1.DenseReluDense.wi_0.weight", 2, {ff, d}}, {"1.DenseReluDense.wi_1.weight", 2, {ff, d}},
-    {"1.DenseReluDense.wo.weight", 2, {d, ff}},
+    const int64_t *shape;
+  } block[BLOCK_TENSORS] = {
+    {"0.layer_norm.weight", ENC_FILL_ONES, 1, d1},
+    {"1.layer_norm.weight", ENC_FILL_ONES, 1, d1},
+    {"0.SelfAttention.q.weight", ENC_FILL_UNIFORM, 2, qd},
+    {"0.SelfAttention.k.weight", ENC_FILL_UNIFORM, 2, qd},
+    {"0.SelfAttention.v.weight", ENC_FILL_UNIFORM, 2, qd},
+    {"0.SelfAttention.o.weight", ENC_FILL_UNIFORM, 2, od},
+    {"1.DenseReluDense.wi_0.weight", ENC_FILL_UNIFORM, 2, fd},
+    {"1.DenseReluDense.wi_1.weight", ENC_FILL_UNIFORM, 2, fd},
+    {"1.DenseReluDense.wo.weight", ENC_FILL_UNIFORM, 2, df},
   };
-  const rdt_tensor *t[9];
-  for (int j = 0; j < 9; j++)
-    if (!(t[j] = enc_tensorf(st, spec[j].ndim, spec[j].shape, "encoder.block.%d.layer.%s", i, spec[j].suffix)))
-      return -1;
+  for (int l = 0; l < c->num_layers; l++)
+    for (int j = 0; j < BLOCK_TENSORS; j++)
+      enc_spec_add(&v, &n, block[j].fill, block[j].ndim, block[j].shape, "encoder.block.%d.layer.%s", l,
+                   block[j].suffix);
+  *out = v;
+  return n;
+}
+
+/* Convert one block's tensors t[0..BLOCK_TENSORS) (t5_specs order). */
+static void load_layer(t5 *m, const rdt_tensor *const *t, t5_layer *L) {
   L->ln0 = enc_upload_f32(m->b, t[0]);
   L->ln1 = enc_upload_f32(m->b, t[1]);
   enc_linear_init(&m->store, &L->q, t[2], SLOT_Q);
@@ -117,10 +138,17 @@ static int load_layer(t5 *m, const rdt_st *st, int i, t5_layer *L) {
   enc_linear_init(&m->store, &L->wi0, t[6], SLOT_WI0);
   enc_linear_init(&m->store, &L->wi1, t[7], SLOT_WI1);
   enc_linear_init(&m->store, &L->wo, t[8], SLOT_WO);
-  return 0;
 }
 
 t5 *t5_new(k_backend *b, const t5_config *c, const rdt_st *st, enc_mode mode) {
+  const char *embed_name = rdt_st_find(st, "shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
+  enc_spec *specs;
+  int n = t5_specs(c, embed_name, &specs);
+  const rdt_tensor **t = rdt_malloc((size_t)n * sizeof *t);
+  if (enc_find_all(st, specs, n, t) < 0) {
+    free(specs), free(t);
+    return NULL;
+  }
   t5 *m = rdt_calloc(1, sizeof *m);
   m->b = b;
   m->c = *c;
@@ -128,28 +156,28 @@ t5 *t5_new(k_backend *b, const t5_config *c, const rdt_st *st, enc_mode mode) {
   size_t linear = (size_t)c->num_layers * (size_t)(4 * d * in + 3 * d * ff);
   enc_store_init(&m->store, b, enc_choose_stream(b, mode, linear));
   m->layers = rdt_calloc((size_t)c->num_layers, sizeof *m->layers);
-
-  const int64_t emb[2] = {c->vocab_size, d}, vd[1] = {d}, rel[2] = {c->num_buckets, c->num_heads};
-  const char *embed_name = rdt_st_find(st, "shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
-  m->embed = enc_tensor(st, embed_name, 2, emb);
-  const rdt_tensor *trel =
-      m->embed ? enc_tensor(st, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, rel)
-               : NULL;
-  const rdt_tensor *tfin = trel ? enc_tensor(st, "encoder.final_layer_norm.weight", 1, vd) : NULL;
-  if (!tfin) {
-    t5_free(m);
-    return NULL;
-  }
+  m->embed = t[0];
   m->rel_table = rdt_malloc((size_t)(c->num_buckets * c->num_heads) * sizeof *m->rel_table);
-  enc_read_f32(trel, 0, (size_t)(c->num_buckets * c->num_heads), m->rel_table);
-  m->final_ln = enc_upload_f32(b, tfin);
-  for (int i = 0; i < c->num_layers; i++) {
-    if (load_layer(m, st, i, &m->layers[i]) < 0) {
-      t5_free(m);
-      return NULL;
-    }
-  }
+  enc_read_f32(t[1], 0, (size_t)(c->num_buckets * c->num_heads), m->rel_table);
+  m->final_ln = enc_upload_f32(b, t[2]);
+  for (int i = 0; i < c->num_layers; i++) load_layer(m, t + T5_GLOBALS + i * BLOCK_TENSORS, &m->layers[i]);
+  free(specs), free(t);
   return m;
+}
+
+int t5_write_random(const t5_config *c, const char *dir, rdt_dtype dtype, uint64_t seed) {
+  char config[640];
+  snprintf(config, sizeof config,
+           "{\"model_type\": \"t5\", \"d_model\": %d, \"d_kv\": %d, \"d_ff\": %d, \"num_layers\": %d,\n"
+           " \"num_heads\": %d, \"relative_attention_num_buckets\": %d, \"relative_attention_max_distance\": %d,\n"
+           " \"vocab_size\": %d, \"layer_norm_epsilon\": %g, \"feed_forward_proj\": \"%s\"}\n",
+           c->d_model, c->d_kv, c->d_ff, c->num_layers, c->num_heads, c->num_buckets, c->max_distance,
+           c->vocab_size, (double)c->eps, c->act == T5_GATED_GELU ? "gated-gelu" : "gated-silu");
+  enc_spec *specs;
+  int n = t5_specs(c, "shared.weight", &specs);
+  int rc = enc_write_random(dir, specs, n, dtype, seed, config);
+  free(specs);
+  return rc;
 }
 
 t5 *t5_load(k_backend *b, const char *dir, enc_mode mode) {

@@ -53,6 +53,9 @@ t5 *t5_load(k_backend *b, const char *dir, enc_mode mode);
  * until t5_free).  NULL + rdt_error(). */
 t5 *t5_new(k_backend *b, const t5_config *c, const rdt_st *st, enc_mode mode);
 void t5_free(t5 *m);
+/* Write a folder (config.json + model.safetensors, no tokenizer) with random
+ * weights of this config, for benchmarks at real sizes; 0 or -1. */
+int t5_write_random(const t5_config *c, const char *dir, rdt_dtype dtype, uint64_t seed);
 
 const t5_config *t5_cfg(const t5 *m);
 /* The folder's tokenizer (NULL when built with t5_new or without spiece.model). */

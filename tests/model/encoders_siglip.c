@@ -284,6 +284,27 @@ static void t_config_and_errors(void) {
   wf_free(&f);
 }
 
+/* A random folder at a given config loads back with that config and encodes finitely. */
+static void t_write_random(void) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/random", base_dir);
+  siglip_config c = {48, 40, 2, 3, 3, 28, 7, 1e-5f};
+  CHECK(siglip_write_random(&c, dir, RDT_BF16, 3) == 0);
+  siglip *m = siglip_load(cpu, dir, ENC_AUTO);
+  CHECK_MSG(m != NULL, "%s", rdt_error());
+  if (!m) return;
+  const siglip_config *g = siglip_cfg(m);
+  CHECK(g->hidden_size == 48 && g->intermediate_size == 40 && g->num_layers == 2 && g->num_heads == 3 &&
+        g->image_size == 28 && g->patch_size == 7 && g->eps == 1e-5f && siglip_tokens(m) == 16);
+  float img[3 * 28 * 28], out[16 * 48];
+  for (int i = 0; i < 3 * 28 * 28; i++) img[i] = (float)(i % 17) / 8.0f - 1.0f;
+  siglip_encode(m, img, 1, out);
+  int finite = 1;
+  for (int i = 0; i < 16 * 48; i++) finite &= isfinite(out[i]) != 0;
+  CHECK(finite);
+  siglip_free(m);
+}
+
 int main(void) {
   cpu = k_open("cpu", 1);
   if (!cpu) {
@@ -298,6 +319,7 @@ int main(void) {
   RUN(t_bf16_streamed);
   RUN(t_background_cache);
   RUN(t_config_and_errors);
+  RUN(t_write_random);
   k_close(cpu);
   if (!test_failures_) rdt_rmtree(base_dir);
   return test_done();

@@ -198,6 +198,27 @@ static void t_config_and_errors(void) {
   wf_free(&f);
 }
 
+/* A random folder at a given config loads back with that config and encodes finitely. */
+static void t_write_random(void) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/random", base_dir);
+  t5_config c = {24, 6, 40, 2, 4, 16, 64, 50, 1e-5f, T5_GATED_SILU};
+  CHECK(t5_write_random(&c, dir, RDT_BF16, 3) == 0);
+  t5 *m = t5_load(cpu, dir, ENC_STREAM);
+  CHECK_MSG(m != NULL, "%s", rdt_error());
+  if (!m) return;
+  const t5_config *g = t5_cfg(m);
+  CHECK(g->d_model == 24 && g->d_kv == 6 && g->d_ff == 40 && g->num_layers == 2 && g->num_heads == 4 &&
+        g->num_buckets == 16 && g->max_distance == 64 && g->vocab_size == 50 && g->act == T5_GATED_SILU);
+  int32_t ids[7] = {0, 5, 49, 3, 3, 1, 0};
+  float out[7 * 24];
+  CHECK(t5_encode(m, ids, NULL, 1, 7, out) == 0);
+  int finite = 1;
+  for (int i = 0; i < 7 * 24; i++) finite &= isfinite(out[i]) != 0;
+  CHECK(finite);
+  t5_free(m);
+}
+
 int main(void) {
   cpu = k_open("cpu", 1);
   if (!cpu) {
@@ -213,6 +234,7 @@ int main(void) {
   RUN(t_full_encoder);
   RUN(t_bf16_streamed);
   RUN(t_config_and_errors);
+  RUN(t_write_random);
   k_close(cpu);
   if (!test_failures_) rdt_rmtree(base_dir);
   return test_done();
