@@ -68,19 +68,27 @@ static float *rand_f32(bench *bn, size_t n, double lo, double hi) {
 /* ---------------------------------------------------------------- timing */
 typedef void (*bench_fn)(bench *bn, void *ctx);
 
-/* Mean seconds per call of fn after one warm-up call. */
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median seconds per call of fn over at least 3 calls and --min_time seconds,
+ * after one warm-up call (the median shrugs off other processes' bursts). */
 static double time_it(bench *bn, bench_fn fn, void *ctx) {
+  enum { MAX_REPS = 1000 };
+  double times[MAX_REPS], start = now();
   fn(bn, ctx);
   k_sync(bn->b);
   int reps = 0;
-  double t0 = now(), t;
-  do {
+  while (reps < MAX_REPS && (reps < 3 || now() - start < bn->min_time)) {
+    double t0 = now();
     fn(bn, ctx);
     k_sync(bn->b);
-    reps++;
-    t = now() - t0;
-  } while (t < bn->min_time);
-  return t / reps;
+    times[reps++] = now() - t0;
+  }
+  qsort(times, (size_t)reps, sizeof times[0], compare_double);
+  return reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -236,7 +244,7 @@ int rdt_bench_kernels(int argc, char **argv) {
     {"model", RDT_FLAG_STR, &model, "all", "shapes of rdt-170m, rdt-1b or all"},
     {"min_time", RDT_FLAG_FLOAT, &min_time, "0.3", "seconds to repeat each case"},
   };
-  int rc = rdt_flags_parse(argv[0], "bench kernels: GFLOP/s of linear layers, attention times and RmsNorm GB/s\n"
+  int rc = rdt_flags_parse("bench kernels", "bench kernels: GFLOP/s of linear layers, attention times and RmsNorm GB/s\n"
                            "at RDT shapes, as JSON on stdout",
                            flags, (int)(sizeof flags / sizeof flags[0]), argc, argv, NULL, NULL);
   if (rc == 1) return 0;
