@@ -268,11 +268,7 @@ static void t_mse_grad(void) {
 
 int main(void) {
   kref_seed(2);
-  B_ = k_open("cpu", 2);
-  if (!B_) {
-    fprintf(stderr, "k_open(cpu): %s\n", rdt_error());
-    return 1;
-  }
+  B_ = kref_open_cpu(2);
   RUN(t_rmsnorm_backward);
   RUN(t_linear_backward);
   RUN(t_activation_backward);

@@ -41,6 +41,16 @@ static inline double *kref_to_double(const float *x, size_t n) {
   return d;
 }
 
+/* The CPU backend with `threads` threads, or exit 1 with the reason. */
+static inline k_backend *kref_open_cpu(int threads) {
+  k_backend *b = k_open("cpu", threads);
+  if (!b) {
+    fprintf(stderr, "k_open(cpu): %s\n", rdt_error());
+    exit(1);
+  }
+  return b;
+}
+
 /* An activation buffer on backend b holding host floats x. */
 static inline void *kref_up(k_backend *b, const float *x, size_t n) {
   void *d = k_alloc(b, (n ? n : 1) * k_act_size(b));

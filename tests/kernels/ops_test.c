@@ -311,11 +311,7 @@ static void t_mse(void) {
 
 int main(void) {
   kref_seed(1);
-  B_ = k_open("cpu", 2);
-  if (!B_) {
-    fprintf(stderr, "k_open(cpu): %s\n", rdt_error());
-    return 1;
-  }
+  B_ = kref_open_cpu(2);
   RUN(t_linear);
   RUN(t_rmsnorm);
   RUN(t_rmsnorm_meansq);

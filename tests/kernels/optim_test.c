@@ -111,11 +111,7 @@ static void t_weights(void) {
 
 int main(void) {
   kref_seed(3);
-  B_ = k_open("cpu", 2);
-  if (!B_) {
-    fprintf(stderr, "k_open(cpu): %s\n", rdt_error());
-    return 1;
-  }
+  B_ = kref_open_cpu(2);
   RUN(t_adamw_hand);
   RUN(t_adamw_vector);
   RUN(t_ema);
