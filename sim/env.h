@@ -42,6 +42,7 @@ typedef struct {
   const char *robosuite_assets;  /* robosuite's models/assets folder; NULL: $RDT_ROBOSUITE_ASSETS */
   int image_size;                /* camera images are image_size x image_size (default 128) */
   int fast_render;               /* 1: low-fidelity mode (no shadows, reflections, MSAA); default 0 */
+  int physics_only;              /* 1: skip textures (faster open); rendering is then refused */
 } sim_config;
 
 void sim_config_default(sim_config *c);
