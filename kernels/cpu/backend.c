@@ -4,6 +4,7 @@
  * memcpy and the compute copy of a weight is the master buffer itself.
  */
 #include <cblas.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +132,18 @@ static const k_ops cpu_ops = {
   .close = cpu_close,
 };
 
+/* Cores this process may run on (its affinity mask, e.g. under taskset or a
+ * container's cpuset), else the cores online. */
+static int usable_cores(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
 int kcpu_init(k_backend *b, int threads) {
   if (threads < 0) return rdt_fail("cpu backend: threads must be >= 0 (0 = all cores), got %d", threads);
-  if (threads == 0) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = n > 0 ? (int)n : 1;
-  }
+  if (threads == 0) threads = usable_cores();
   /* Each GEMM task runs single-threaded inside OpenBLAS; our pool parallelises. */
   openblas_set_num_threads(1);
   kcpu_state *s = rdt_calloc(1, sizeof *s);
