@@ -3,6 +3,7 @@
  * Activations are F32, "device" memory is host memory, so transfers are
  * memcpy and the compute copy of a weight is the master buffer itself.
  */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include <cblas.h>
 #include <sched.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 /* tests/kernels/backend_test.c: opening backends, memory accounting,
  * transfers, dtypes, and a clean failure for CUDA where no GPU is usable. */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include <sched.h>
 #include "kref.h"
 
