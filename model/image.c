@@ -105,30 +105,45 @@ static void taps_free(taps *t) {
   free(t->k);
 }
 
-/* Pillow clip8: the accumulated sum (with its rounding half) >> PREC_BITS, clamped. */
-static uint8_t clip8(int64_t s) {
+/* Pillow clip8: the accumulated sum (with its rounding half) >> PREC_BITS,
+ * clamped.  Sums fit in 32 bits as in Pillow (|taps| sum to about 1.2 x 2^22). */
+static uint8_t clip8(int32_t s) {
   if (s < 0) return 0;
   s >>= PREC_BITS;
   return (uint8_t)(s > 255 ? 255 : s);
 }
 
-/* One separable pass: out[o] = clip8(sum_k in[first + k] * tap[k]) along an
- * axis.  `stride` steps along the axis, `lines` x `lstride` across it. */
-static void resample_pass(uint8_t *dst, size_t dstride, size_t dlstride, const uint8_t *src,
-                          size_t sstride, size_t slstride, int lines, int out, const taps *t) {
-  for (int l = 0; l < lines; l++) {
-    const uint8_t *s = src + l * slstride;
-    uint8_t *d = dst + l * dlstride;
-    for (int o = 0; o < out; o++) {
+/* Horizontal pass over `rows` rows of width w into width ow. */
+static void resample_rows(uint8_t *dst, int ow, const uint8_t *src, int w, int rows, const taps *t) {
+  for (int y = 0; y < rows; y++) {
+    const uint8_t *s = src + (size_t)y * w * 3;
+    uint8_t *d = dst + (size_t)y * ow * 3;
+    for (int o = 0; o < ow; o++) {
       const int32_t *k = t->k + (size_t)o * t->ksize;
-      int64_t acc[3] = {1 << (PREC_BITS - 1), 1 << (PREC_BITS - 1), 1 << (PREC_BITS - 1)};
-      for (int x = 0; x < t->count[o]; x++) {
-        const uint8_t *p = s + (size_t)(t->first[o] + x) * sstride;
-        for (int c = 0; c < 3; c++) acc[c] += (int64_t)p[c] * k[x];
-      }
-      for (int c = 0; c < 3; c++) d[(size_t)o * dstride + c] = clip8(acc[c]);
+      const uint8_t *p = s + (size_t)t->first[o] * 3;
+      int32_t a0 = 1 << (PREC_BITS - 1), a1 = a0, a2 = a0;
+      for (int x = 0; x < t->count[o]; x++, p += 3) a0 += p[0] * k[x], a1 += p[1] * k[x], a2 += p[2] * k[x];
+      d[o * 3] = clip8(a0), d[o * 3 + 1] = clip8(a1), d[o * 3 + 2] = clip8(a2);
     }
   }
+}
+
+/* Vertical pass: output row o = taps over whole input rows (contiguous). */
+static void resample_columns(uint8_t *dst, int oh, const uint8_t *src, int w, const taps *t) {
+  size_t n = (size_t)w * 3;
+  int32_t *acc = rdt_malloc(sizeof(int32_t) * n);
+  for (int o = 0; o < oh; o++) {
+    const int32_t *k = t->k + (size_t)o * t->ksize;
+    for (size_t i = 0; i < n; i++) acc[i] = 1 << (PREC_BITS - 1);
+    for (int y = 0; y < t->count[o]; y++) {
+      const uint8_t *row = src + (size_t)(t->first[o] + y) * n;
+      int32_t ky = k[y];
+      for (size_t i = 0; i < n; i++) acc[i] += row[i] * ky;
+    }
+    uint8_t *d = dst + (size_t)o * n;
+    for (size_t i = 0; i < n; i++) d[i] = clip8(acc[i]);
+  }
+  free(acc);
 }
 
 /* Horizontal pass (only over the rows the vertical pass reads), then vertical. */
@@ -147,14 +162,14 @@ void rdt_image_resize_bicubic(uint8_t *dst, int oh, int ow, const uint8_t *src, 
     taps th;
     taps_make(&th, w, ow);
     tmp = rdt_malloc((size_t)(y1 - y0) * ow * 3);
-    resample_pass(tmp, 3, (size_t)ow * 3, mid, 3, (size_t)w * 3, y1 - y0, ow, &th);
+    resample_rows(tmp, ow, mid, w, y1 - y0, &th);
     taps_free(&th);
     mid = tmp;
     mw = ow;
   }
   if (oh != h) {
     for (int o = 0; o < oh; o++) tv.first[o] -= y0;
-    resample_pass(dst, (size_t)mw * 3, 3, mid, (size_t)mw * 3, 3, mw, oh, &tv);
+    resample_columns(dst, oh, mid, mw, &tv);
   } else {
     memcpy(dst, mid, (size_t)oh * mw * 3);
   }
