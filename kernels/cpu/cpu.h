@@ -86,9 +86,8 @@ KCPU_INLINE void kcpu_store4(float *p, kcpu_v4 v) { __builtin_memcpy(p, &v, size
 /* Sum of the four lanes in a fixed order. */
 KCPU_INLINE float kcpu_hsum4(kcpu_v4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 
-/* exp(x) of one float with the same formula as kcpu_exp4 (for tails). */
-float kcpu_exp1(float x);
-/* y[i] = exp(x[i] - shift); returns the sum of y (fixed summation order). */
+/* y[i] = exp(x[i] - shift) (kcpu_exp4); returns the sum of y (fixed order).
+ * shift must be finite. */
 float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift);
 
 /* ---------------------------------------------------------------- ops, by file */

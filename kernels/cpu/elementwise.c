@@ -11,15 +11,13 @@
 #include "kernels/cpu/cpu.h"
 
 /* ---------------------------------------------------------------- vector exp */
-/* Load up to four floats, zero-padded, and store the first n lanes back. */
-KCPU_INLINE kcpu_v4 load_part(const float *p, size_t n) {
-  kcpu_v4 v = {0};
+/* Load n < 4 floats with the other lanes set to fill, and store the first n lanes back. */
+KCPU_INLINE kcpu_v4 load_part(const float *p, size_t n, float fill) {
+  kcpu_v4 v = kcpu_set4(fill);
   memcpy(&v, p, n * sizeof(float));
   return v;
 }
 KCPU_INLINE void store_part(float *p, kcpu_v4 v, size_t n) { memcpy(p, &v, n * sizeof(float)); }
-
-float kcpu_exp1(float x) { return kcpu_exp4(kcpu_set4(x))[0]; }
 
 float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
   kcpu_v4 acc = {0};
@@ -29,9 +27,12 @@ float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
     kcpu_store4(y + i, e);
     acc += e;
   }
-  float s = kcpu_hsum4(acc);
-  for (; i < n; i++) s += y[i] = kcpu_exp1(x[i] - shift);
-  return s;
+  if (i < n) {   /* the tail, padded with -inf (exp gives 0) */
+    kcpu_v4 e = kcpu_exp4(load_part(x + i, (size_t)(n - i), -INFINITY) - shift);
+    store_part(y + i, e, (size_t)(n - i));
+    acc += e;
+  }
+  return kcpu_hsum4(acc);
 }
 
 /* ---------------------------------------------------------------- activations */
@@ -88,8 +89,8 @@ static void act_range(void *arg, size_t i0, size_t i1, int worker) {
   }
   if (i < i1) {
     size_t m = i1 - i;
-    kcpu_v4 dy = j->dy ? load_part(j->dy + i, m) : zero, y = j->acc ? load_part(j->y + i, m) : zero;
-    store_part(j->y + i, act_apply(j, load_part(j->x + i, m), dy, y), m);
+    kcpu_v4 dy = j->dy ? load_part(j->dy + i, m, 0) : zero, y = j->acc ? load_part(j->y + i, m, 0) : zero;
+    store_part(j->y + i, act_apply(j, load_part(j->x + i, m, 0), dy, y), m);
   }
 }
 
