@@ -3,29 +3,12 @@
  * `rdt convert` of a torch zip built byte by byte here. */
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/wait.h>
 #include "model_util.h"
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/safetensors.h"
 
 static const char *dir;
-
-/* Run a shell command; its exit code. */
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static const char *bin(void) {
-  const char *b = getenv("RDT_BIN");
-  return b ? b : "./cli/rdt";
-}
 
 static const char *src_path(const char *rel) {
   static char buf[4][4096];
@@ -132,9 +115,9 @@ static void t_tables(void) {
 
 /* rdt init (bf16) then rdt inspect --json: exactly the upstream names and shapes. */
 static void t_init_inspect(void) {
-  CHECK(run("%s init --config %s --output %s/rdt170m/model.safetensors --dtype bf16 --seed 3", bin(),
+  CHECK(test_run("%s init --config %s --output %s/rdt170m/model.safetensors --dtype bf16 --seed 3", test_bin(),
             src_path("configs/rdt-170m.yaml"), dir) == 0);
-  CHECK(run("%s inspect %s/rdt170m/model.safetensors --json > %s/inspect.json", bin(), dir, dir) == 0);
+  CHECK(test_run("%s inspect %s/rdt170m/model.safetensors --json > %s/inspect.json", test_bin(), dir, dir) == 0);
   char path[4200];
   snprintf(path, sizeof path, "%s/inspect.json", dir);
   rdt_json *j = rdt_json_load(path);
@@ -296,7 +279,7 @@ static void t_convert(void) {
   CHECK(rdt_model_config_write(&c, path) == 0);
   snprintf(path, sizeof path, "%s/bin/pytorch_model.bin", dir);
   write_torch_state_dict(path, m, p, -1, raw);
-  CHECK(run("%s convert %s %s/converted", bin(), path, dir) == 0);
+  CHECK(test_run("%s convert %s %s/converted", test_bin(), path, dir) == 0);
   snprintf(out, sizeof out, "%s/converted/model.safetensors", dir);
   rdt_st *st = rdt_st_open(out);
   CHECK(st && rdt_st_count(st) == n);
@@ -327,7 +310,7 @@ static void t_convert(void) {
   CHECK(rdt_model_config_load(out, &c2) == 0 && c2.hidden_size == c.hidden_size && c2.img_cond_len == c.img_cond_len);
   /* a state dict without one tensor fails and names it */
   write_torch_state_dict(path, m, p, 5, raw);
-  CHECK(run("%s convert %s %s/bad 2> %s/convert.err", bin(), path, dir, dir) == 1);
+  CHECK(test_run("%s convert %s %s/bad 2> %s/convert.err", test_bin(), path, dir, dir) == 1);
   snprintf(out, sizeof out, "%s/convert.err", dir);
   char *err = rdt_read_file(out, NULL);
   CHECK_MSG(err && strstr(err, rdt_model_param(m, 5)->name) && strstr(err, "1 missing"), "%s", err ? err : "");
@@ -343,6 +326,6 @@ int main(void) {
   RUN(t_tables);
   RUN(t_init_inspect);
   RUN(t_convert);
-  run("rm -rf '%s'", dir);
+  test_run("rm -rf '%s'", dir);
   return test_done();
 }

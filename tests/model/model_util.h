@@ -1,10 +1,12 @@
 /* tests/model/model_util.h: shared helpers of the model tests -- the tiny
- * config, random parameters and random batches (host arrays). */
+ * config, random parameters and random batches (host arrays), running rdt. */
 #ifndef RDT_TESTS_MODEL_UTIL_H
 #define RDT_TESTS_MODEL_UTIL_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/rdt.h"
@@ -21,6 +23,23 @@ static inline rdt_model_config tiny_config(void) {
     exit(2);
   }
   return c;
+}
+
+/* Run a shell command (printf-style); its exit code, -1 if it did not exit. */
+static inline int test_run(const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int rc = system(cmd);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The rdt program ($RDT_BIN, set by ctest). */
+static inline const char *test_bin(void) {
+  const char *b = getenv("RDT_BIN");
+  return b ? b : "./rdt";
 }
 
 /* Uniform in [-1, 1). */

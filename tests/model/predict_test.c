@@ -4,7 +4,6 @@
  * mode deterministic and equal to five forward runs combined with the
  * DPM-Solver++ update written out here, malformed inputs rejected up front. */
 #include <stdarg.h>
-#include <sys/wait.h>
 #include "model_util.h"
 #include "core/fsutil.h"
 #include "core/safetensors.h"
@@ -14,21 +13,6 @@ static k_backend *be;
 static rdt_model *model;       /* the weights every run uses */
 static const char *dir;
 static char weights[4200];
-
-static int run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static const char *bin(void) {
-  const char *b = getenv("RDT_BIN");
-  return b ? b : "./rdt";
-}
 
 /* Path of a file in the scratch folder. */
 static const char *at(const char *name) {
@@ -85,7 +69,7 @@ static const damage none = {NULL, NULL, 0, 0};
 
 /* Run predict; returns the exit code. */
 static int predict(const char *mode, const char *in, const char *out, const char *extra) {
-  return run("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", bin(), weights, in,
+  return test_run("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", test_bin(), weights, in,
              out, mode, extra ? extra : "", at("predict.err"));
 }
 
@@ -311,6 +295,6 @@ int main(void) {
   RUN(t_malformed);
   rdt_model_free(model);
   k_close(be);
-  run("rm -rf '%s'", dir);
+  test_run("rm -rf '%s'", dir);
   return test_done();
 }
