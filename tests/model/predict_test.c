@@ -2,7 +2,10 @@
  * agrees with the model API (t = 999 with constant inputs, and random t),
  * loss-mode gradients against central differences of loss-mode losses, sample
  * mode deterministic and equal to five forward runs combined with the
- * DPM-Solver++ update written out here, malformed inputs rejected up front. */
+ * DPM-Solver++ update written out here, malformed inputs rejected up front.
+ * Built a second time with RDT_TEST_PREDICT_CUDA (test_model_predict_cuda,
+ * label cuda): --device cuda against --device cpu in fp32 and bf16; exits 77
+ * (skipped) when no CUDA device is visible. */
 #include <stdarg.h>
 #include "model_util.h"
 #include "core/fsutil.h"
@@ -278,7 +281,75 @@ static void t_malformed(void) {
   free_batch(&tb);
 }
 
+/* Norm-wise relative error of every tensor of a CUDA output file against the
+ * CPU one; the worst over the grad.* tensors and each other output. */
+static void compare_outputs(const char *cpu, const char *gpu, const char *what, double bound, double grad_bound) {
+  rdt_st *a = rdt_st_open(cpu), *b = rdt_st_open(gpu);
+  CHECK_MSG(a && b, "%s: %s", what, rdt_error());
+  if (!a || !b) return;
+  double worst_grad = -1;   /* -1: no grad.* tensors */
+  for (int i = 0; i < rdt_st_count(a); i++) {
+    const rdt_tensor *x = rdt_st_get(a, i), *y = rdt_st_find(b, x->name);
+    CHECK_MSG(y && rdt_numel(y) == rdt_numel(x), "%s: %s missing", what, x->name);
+    if (!y || rdt_numel(y) != rdt_numel(x)) continue;
+    size_t n = (size_t)rdt_numel(x);
+    double *u = rdt_malloc(8 * n), *v = rdt_malloc(8 * n);
+    float *f = rdt_malloc(4 * n);
+    rdt_st_to_f32(x, f);
+    for (size_t k = 0; k < n; k++) v[k] = f[k];
+    rdt_st_to_f32(y, f);
+    for (size_t k = 0; k < n; k++) u[k] = f[k];
+    double e = test_rel_err(u, v, n);
+    int is_grad = strncmp(x->name, "grad.", 5) == 0;
+    if (is_grad) {
+      worst_grad = fmax(worst_grad, e);
+    } else {
+      fprintf(stderr, "  %-24s %-18s relative error %.3g (bound %.g)\n", what, x->name, e, bound);
+    }
+    CHECK_MSG(e < (is_grad ? grad_bound : bound), "%s: %s relative error %.3g", what, x->name, e);
+    free(u), free(v), free(f);
+  }
+  if (worst_grad >= 0) fprintf(stderr, "  %-24s %-18s relative error %.3g (bound %.g)\n", what, "grad.* (worst)", worst_grad, grad_bound);
+  rdt_st_close(a), rdt_st_close(b);
+}
+
+/* Every mode on cuda (fp32 and bf16 activations) against the cpu. */
+static void t_cuda(void) {
+  test_batch tb = random_batch(&cfg, 3, 7, 46);
+  const char *modes[3] = {"forward", "sample", "loss"};
+  char in[64], cpu[64], f32[64], bf16[64], what[64];
+  for (int k = 0; k < 3; k++) {
+    snprintf(in, sizeof in, "%s.in", modes[k]);
+    snprintf(cpu, sizeof cpu, "%s.cpu", modes[k]);
+    snprintf(f32, sizeof f32, "%s.fp32", modes[k]);
+    snprintf(bf16, sizeof bf16, "%s.bf16", modes[k]);
+    write_inputs(at(in), &tb, modes[k], NULL, none);
+    const char *extra = k == 2 ? "--grads --intermediates" : "--intermediates";
+    char args[128];
+    CHECK(predict(modes[k], at(in), at(cpu), extra) == 0);
+    snprintf(args, sizeof args, "%s --device cuda --mixed_precision no", extra);
+    CHECK(predict(modes[k], at(in), at(f32), args) == 0);
+    snprintf(args, sizeof args, "%s --device cuda --mixed_precision bf16", extra);
+    CHECK(predict(modes[k], at(in), at(bf16), args) == 0);
+    snprintf(what, sizeof what, "%s cuda fp32", modes[k]);
+    compare_outputs(at(cpu), at(f32), what, 1e-3, 1e-3);
+    snprintf(what, sizeof what, "%s cuda bf16", modes[k]);
+    compare_outputs(at(cpu), at(bf16), what, 5e-2, 1e-1);
+  }
+  free_batch(&tb);
+}
+
+#ifdef RDT_TEST_PREDICT_CUDA
+#define CUDA_VARIANT 1
+#else
+#define CUDA_VARIANT 0
+#endif
+
 int main(void) {
+  if (CUDA_VARIANT && !k_cuda_available()) {
+    fprintf(stderr, "skipped: no CUDA device visible\n");
+    return 77;
+  }
   cfg = tiny_config();
   be = k_open("cpu", 1);
   if (!be) return fprintf(stderr, "%s\n", rdt_error()), 1;
@@ -289,10 +360,14 @@ int main(void) {
   snprintf(weights, sizeof weights, "%s", at("w/model.safetensors"));
   CHECK(rdt_model_save(model, NULL, weights, RDT_F32) == 0);
   CHECK(rdt_model_config_write(&cfg, at("w/config.json")) == 0);
-  RUN(t_forward);
-  RUN(t_loss_grads);
-  RUN(t_sample);
-  RUN(t_malformed);
+  if (CUDA_VARIANT) {
+    RUN(t_cuda);
+  } else {
+    RUN(t_forward);
+    RUN(t_loss_grads);
+    RUN(t_sample);
+    RUN(t_malformed);
+  }
   rdt_model_free(model);
   k_close(be);
   test_run("rm -rf '%s'", dir);
