@@ -375,10 +375,15 @@ static int train_step(trainer *t, step_result *r) {
   r->loss = loss / (double)(A * t->d->world);
   r->grad_norm = rdt_grad_norm(t->b, grads, n);
   r->skipped = t->fp16 ? fp16_unscale(t, &r->grad_norm) : 0;
-  if (!r->skipped && (!isfinite(r->loss) || !isfinite(r->grad_norm)))
-    return rdt_fail("step %lld: the %s is %s (loss %g, gradient norm %g); stopping without saving",
-                    (long long)t->st.global_step + 1, isfinite(r->loss) ? "gradient" : "loss",
-                    isnan(isfinite(r->loss) ? r->grad_norm : r->loss) ? "NaN" : "infinite", r->loss, r->grad_norm);
+  if (!r->skipped && (!isfinite(r->loss) || !isfinite(r->grad_norm))) {
+    double bad = isfinite(r->loss) ? r->grad_norm : r->loss;
+    char *last = rdt_ckpt_latest(o->output_dir);
+    rdt_fail("step %lld: the %s is %s; stopping without saving (newest checkpoint: %s)",
+             (long long)t->st.global_step + 1, isfinite(r->loss) ? "gradient norm" : "loss",
+             isnan(bad) ? "NaN" : "infinite", last ? last : "none");
+    free(last);
+    return -1;
+  }
   r->lr = rdt_lr_at(&t->lr, t->st.global_step);
   if (!r->skipped) {
     rdt_grad_clip(t->b, grads, n, r->grad_norm, o->max_grad_norm);

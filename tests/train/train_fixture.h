@@ -22,23 +22,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include "core/fsutil.h"
+#include "core/json.h"
 #include "test.h"
 
 #define FX_FILE "KITCHEN_SCENE1_pick_up_the_test_block_demo.hdf5"
 
-static double fx_joint(int e, int t, int j) { return 0.1 * j + 0.3 * sin(0.05 * t + 0.5 * e); }
-static double fx_grip(int t, int T) { return t < T / 2 ? 1.0 : 0.25; }
-static void fx_pos(int e, int t, double p[3]) {
+static inline double fx_joint(int e, int t, int j) { return 0.1 * j + 0.3 * sin(0.05 * t + 0.5 * e); }
+static inline double fx_grip(int t, int T) { return t < T / 2 ? 1.0 : 0.25; }
+static inline void fx_pos(int e, int t, double p[3]) {
   p[0] = 0.1 + 0.2 * sin(0.05 * t), p[1] = 0.2 * cos(0.05 * t + e), p[2] = 0.9 + 0.001 * t;
 }
-static double fx_yaw(int t) { return 0.3 + 0.01 * t; }
-static void fx_action(int e, int t, int T, double a[7]) {
+static inline double fx_yaw(int t) { return 0.3 + 0.01 * t; }
+static inline void fx_action(int e, int t, int T, double a[7]) {
   a[0] = 0.5 * sin(0.05 * t + e), a[1] = 0.3 * cos(0.05 * t), a[2] = -0.2;
   a[3] = 0, a[4] = 0, a[5] = 0.2 * sin(0.03 * t);
   a[6] = t < T / 2 ? -1 : 1;
 }
 
-static void fx_2d(hid_t g, const char *name, const double *v, int T, int cols) {
+static inline void fx_2d(hid_t g, const char *name, const double *v, int T, int cols) {
   hsize_t dims[2] = {(hsize_t)T, (hsize_t)cols};
   hid_t sp = H5Screate_simple(2, dims, NULL);
   hid_t d = H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -47,7 +49,7 @@ static void fx_2d(hid_t g, const char *name, const double *v, int T, int cols) {
   H5Sclose(sp);
 }
 
-static void fx_images(hid_t g, const char *name, int cam, int T, int S) {
+static inline void fx_images(hid_t g, const char *name, int cam, int T, int S) {
   hsize_t dims[4] = {(hsize_t)T, (hsize_t)S, (hsize_t)S, 3};
   uint8_t *buf = malloc((size_t)T * S * S * 3);
   for (int t = 0; t < T; t++)
@@ -62,7 +64,7 @@ static void fx_images(hid_t g, const char *name, int cam, int T, int S) {
   free(buf);
 }
 
-static void fx_str_attr(hid_t obj, const char *name, const char *value) {
+static inline void fx_str_attr(hid_t obj, const char *name, const char *value) {
   hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
   H5Tset_size(ty, H5T_VARIABLE);
   hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -73,8 +75,8 @@ static void fx_str_attr(hid_t obj, const char *name, const char *value) {
 }
 
 /* Write DIR/FX_FILE with `episodes` demos of T steps and S x S images. */
-static void fx_write(const char *dir, int episodes, int T, int S) {
-  char path[4200];
+static inline void fx_write(const char *dir, int episodes, int T, int S) {
+  char path[8192];
   snprintf(path, sizeof path, "%s/%s", dir, FX_FILE);
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   hid_t data = H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -113,13 +115,13 @@ static void fx_write(const char *dir, int episodes, int T, int S) {
 
 /* ---------------------------------------------------------------- running rdt */
 /* The rdt program ($RDT_BIN). */
-static const char *fx_rdt(void) {
+static inline const char *fx_rdt(void) {
   const char *b = getenv("RDT_BIN");
   return b && *b ? b : "./rdt";
 }
 
 /* The tiny config ($RDT_SOURCE_DIR/configs/tiny.yaml). */
-static const char *fx_tiny(void) {
+static inline const char *fx_tiny(void) {
   static char buf[4096];
   const char *src = getenv("RDT_SOURCE_DIR");
   snprintf(buf, sizeof buf, "%s/configs/tiny.yaml", src ? src : ".");
@@ -127,17 +129,41 @@ static const char *fx_tiny(void) {
 }
 
 /* Run a shell command; its exit code (-1 if it died by a signal). */
-static int fx_system(const char *cmd) {
+static inline int fx_system(const char *cmd) {
   int st = system(cmd);
   if (st == -1 || !WIFEXITED(st)) return -1;
   return WEXITSTATUS(st);
 }
 
 /* OpenMPI's mpirun as root on a 2-core machine. */
-static void fx_mpi_env(void) {
+static inline void fx_mpi_env(void) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+}
+
+/* The "loss" of every metrics.jsonl row that has one, in order; count. */
+static inline int fx_losses(const char *output_dir, double *loss, int max) {
+  char path[8192];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", output_dir);
+  char *text = rdt_read_file(path, NULL);
+  int n = 0;
+  for (char *line = text ? strtok(text, "\n") : NULL; line && n < max; line = strtok(NULL, "\n")) {
+    rdt_json *j = rdt_json_parse(line, strlen(line));
+    const rdt_json *l = j ? rdt_json_get(j, "loss") : NULL;
+    if (l && l->type == RDT_JSON_NUMBER) loss[n++] = l->number;
+    rdt_json_free(j);
+  }
+  free(text);
+  return n;
+}
+
+/* Does the file contain the text? */
+static inline int fx_file_has(const char *path, const char *text) {
+  char *s = rdt_read_file(path, NULL);
+  int found = s && strstr(s, text) != NULL;
+  free(s);
+  return found;
 }
 
 #endif

@@ -1,0 +1,93 @@
+/* `rdt train` end to end on a small LIBERO-layout file with the tiny config:
+ * 200 seeded steps bring the training loss under half its first-10-step mean
+ * (issue 4, acceptance 2); the run leaves the upstream output layout, logs,
+ * a validation row, pruned checkpoints and the start-up banner with the global
+ * batch; a diverging run stops at the NaN step without saving it. */
+#include "train_fixture.h"
+
+static char data[512], out[640], cmd[16384];
+
+static void t_loss_halves(void) {
+  snprintf(out, sizeof out, "%s/run", data);
+  snprintf(cmd, sizeof cmd,
+           "%s train --config %s --data_dir %s --output_dir %s --max_train_steps 200 --train_batch_size 8 "
+           "--learning_rate 1e-3 --seed 1 --threads 1 --dataloader_num_workers 2 --checkpointing_period 100 "
+           "--checkpoints_total_limit 1 --sample_period 200 --num_sample_batches 1 --sample_batch_size 4 "
+           "2> %s/stderr.txt",
+           fx_rdt(), fx_tiny(), data, out, data);
+  CHECK(fx_system(cmd) == 0);
+  double loss[256];
+  int n = fx_losses(out, loss, 256);
+  CHECK(n == 200);
+  if (n < 200) return;
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; i++) first += loss[i] / 10, last += loss[190 + i] / 10;
+  fprintf(stderr, "  first-10 mean %.5f, last-10 mean %.5f\n", first, last);
+  CHECK(last < 0.5 * first);
+}
+
+static void t_outputs(void) {
+  const char *files[] = {"model.safetensors", "config.json", "ema/model.safetensors", "training.log",
+                         "dataset_stat.json", "checkpoint-200/model.safetensors",
+                         "checkpoint-200/ema/model.safetensors", "checkpoint-200/optimizer.safetensors",
+                         "checkpoint-200/trainer_state.json", "checkpoint-200/config.json"};
+  char path[4400];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(path, sizeof path, "%s/%s", out, files[i]);
+    CHECK_MSG(rdt_is_file(path), "%s missing", files[i]);
+  }
+  snprintf(path, sizeof path, "%s/checkpoint-100", out);
+  CHECK(!rdt_is_dir(path));   /* --checkpoints_total_limit 1 */
+  snprintf(path, sizeof path, "%s/logs/roboticDiffusionTransformer", out);
+  char **names;
+  int n = rdt_list_dir(path, "", &names);
+  CHECK(n == 1 && strncmp(names[0], "events.out.tfevents.", 20) == 0);
+  for (int i = 0; i < n; i++) free(names[i]);
+  if (n > 0) free(names);
+  snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+  CHECK(fx_file_has(path, "\"grad_norm\":") && fx_file_has(path, "\"samples_per_s\":"));
+  CHECK(fx_file_has(path, "\"step_time\":") && fx_file_has(path, "\"lr\":0.001"));
+  CHECK(fx_file_has(path, "\"step\":200,\"overall_avg_sample_mse\":"));
+  CHECK(fx_file_has(path, "\"overall_avg_sample_l2err\":"));
+  snprintf(path, sizeof path, "%s/training.log", out);
+  CHECK(fx_file_has(path, "Running training") && fx_file_has(path, "step 200 loss"));
+  snprintf(path, sizeof path, "%s/stderr.txt", data);
+  CHECK(fx_file_has(path, "global batch        8 per process x 1 process x 1 accumulation step = 8 samples"));
+  snprintf(path, sizeof path, "%s/checkpoint-200/trainer_state.json", out);
+  rdt_json *j = rdt_json_load(path);
+  int64_t step = 0, seen = 0;
+  CHECK(j && rdt_json_int64(rdt_json_get(j, "global_step"), &step) == 0 && step == 200);
+  CHECK(j && rdt_json_int64(rdt_json_get(j, "samples_seen"), &seen) == 0 && seen == 1600);
+  rdt_json_free(j);
+}
+
+static void t_nan_stops(void) {
+  char nan_out[4300], err[4400];
+  snprintf(nan_out, sizeof nan_out, "%s/diverge", data);
+  snprintf(err, sizeof err, "%s/diverge.txt", data);
+  snprintf(cmd, sizeof cmd,
+           "%s train --config %s --data_dir %s --output_dir %s --max_train_steps 30 --train_batch_size 2 "
+           "--learning_rate 1e30 --threads 1 --checkpointing_period 1 --report_to none 2> %s",
+           fx_rdt(), fx_tiny(), data, nan_out, err);
+  CHECK(fx_system(cmd) == 1);
+  char *msg = rdt_read_file(err, NULL);
+  const char *at = msg ? strstr(msg, "error: step ") : NULL;
+  CHECK(at != NULL && (strstr(at, "NaN") || strstr(at, "infinite")) && strstr(at, "stopping without saving"));
+  int bad = at ? atoi(at + 12) : 0;
+  CHECK(bad >= 1 && bad < 30);
+  char path[4500];
+  snprintf(path, sizeof path, "%s/checkpoint-%d", nan_out, bad);
+  CHECK(!rdt_is_dir(path));
+  snprintf(path, sizeof path, "%s/model.safetensors", nan_out);
+  CHECK(!rdt_is_file(path));
+  free(msg);
+}
+
+int main(void) {
+  snprintf(data, sizeof data, "%s", test_tmpdir("train-loop"));
+  fx_write(data, 4, 80, 16);
+  RUN(t_loss_halves);
+  RUN(t_outputs);
+  RUN(t_nan_stops);
+  return test_done();
+}
