@@ -8,6 +8,7 @@
  * data after each substep is the same as upstream's.
  */
 #include "sim/env.h"
+#include "sim/env_internal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -372,4 +373,13 @@ void sim_image_flip_rows(uint8_t *rgb, int height, int width) {
     memcpy(b, tmp, row);
   }
   free(tmp);
+}
+
+/* ------------------------------------------------------------------ internal access */
+
+const sim_scene *sim_env_scene(const sim_env *e) { return e->scene; }
+mjData *sim_env_data(sim_env *e) { return e->d; }
+const pred_atom *sim_env_goal(const sim_env *e, int *n) {
+  *n = e->ngoal;
+  return e->goal;
 }
