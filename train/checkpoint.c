@@ -279,6 +279,30 @@ int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ema *ema, rdt_adamw *opt, r
   return rc;
 }
 
+int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, rdt_ema *ema, rdt_train_state *st, int64_t global_batch) {
+  int64_t step = ckpt_number(rdt_basename(dir));
+  RDT_CHECK(step >= 0, "%s: not a checkpoint-N folder, so its step is unknown", dir);
+  rdt_st *sm = rdt_st_open(dir);
+  int rc = sm ? rdt_model_load(m, sm, NULL) : -1;
+  rdt_st_close(sm);
+  char *p_ema = rdt_path_join(dir, "ema/model.safetensors");
+  if (rc == 0 && rdt_is_file(p_ema)) {
+    rdt_st *se = rdt_st_open(p_ema);
+    rc = se ? rdt_model_load(m, se, ema->w) : -1;
+    rdt_st_close(se);
+  } else if (rc == 0) {
+    k_copy(ema->b, ema->w, rdt_model_params(m), ema->n * sizeof(float));
+  }
+  free(p_ema);
+  if (rc != 0) return -1;
+  st->global_step = step;
+  st->samples_seen = step * global_batch;
+  st->micro_steps = step * st->grad_accum;
+  st->ema_updates = ema->updates = step * st->grad_accum;
+  st->adam_step = 0;
+  return 0;
+}
+
 int rdt_ckpt_save_final(const char *output_dir, rdt_model *m, const rdt_ema *ema) {
   char *ema_dir = rdt_path_join(output_dir, "ema");
   char *p_model = rdt_path_join(output_dir, "model.safetensors");

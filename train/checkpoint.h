@@ -43,6 +43,13 @@ int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ema *ema, cons
                   const rdt_train_state *st, const char *args_json);
 /* Restore weights, EMA, optimizer and *st from a checkpoint folder.  0 or -1. */
 int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ema *ema, rdt_adamw *opt, rdt_train_state *st);
+/* Resume from a checkpoint folder written by upstream train.py (no
+ * trainer_state.json), as upstream's own fallback does: the weights from the
+ * folder (model.safetensors or pytorch_model.bin), the EMA from
+ * ema/model.safetensors (else a copy of the weights), the step from the name
+ * checkpoint-N; the AdamW moments start from zero and the data position is
+ * N x global_batch.  0 or -1. */
+int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, rdt_ema *ema, rdt_train_state *st, int64_t global_batch);
 /* Read trainer_state.json only.  0 or -1. */
 int rdt_ckpt_read_state(const char *dir, rdt_train_state *st);
 /* The newest complete checkpoint folder of output_dir (malloc'd), or NULL

@@ -14,6 +14,9 @@
 #if RDT_HAVE_MPI
 #include <mpi.h>
 #endif
+#if RDT_HAVE_NCCL
+#include "kernels/cuda/comm_nccl.h"
+#endif
 
 /* An integer environment variable, or def. */
 static int env_int(const char *name, int def) {
@@ -71,6 +74,10 @@ int rdt_dist_init(rdt_dist *d) {
 }
 
 void rdt_dist_finalize(rdt_dist *d) {
+#if RDT_HAVE_NCCL
+  if (d->nccl) rdt_nccl_close(d->nccl);
+  d->nccl = NULL;
+#endif
 #if RDT_HAVE_MPI
   if (d->mpi) MPI_Finalize();
 #endif
@@ -125,8 +132,33 @@ static void sum_host_f32(rdt_dist *d, float *x, size_t n) {
 }
 #endif
 
+int rdt_dist_attach(rdt_dist *d, k_backend *b) {
+  if (d->world == 1 || k_kind_of(b) != K_CUDA) return 0;
+#if RDT_HAVE_NCCL && RDT_HAVE_MPI
+  char hex[RDT_NCCL_ID_HEX] = {0};
+  if (d->rank == 0 && rdt_nccl_new_id(hex) != 0) rdt_dist_abort(d, "NCCL unique id: %s", rdt_error());
+  MPI_Request req;
+  MPI_Ibcast(hex, RDT_NCCL_ID_HEX, MPI_CHAR, 0, MPI_COMM_WORLD, &req);
+  wait_or_abort(d, &req, "NCCL id broadcast");
+  d->nccl = rdt_nccl_open(b, hex, d->world, d->rank, d->timeout_s);
+  return d->nccl ? 0 : -1;
+#else
+  return 0;
+#endif
+}
+
+const char *rdt_dist_transport(const rdt_dist *d) {
+  return d->world == 1 ? "none" : d->nccl ? "nccl" : "mpi";
+}
+
 void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n) {
   if (d->world == 1) return;
+#if RDT_HAVE_NCCL
+  if (d->nccl) {
+    if (rdt_nccl_allreduce(d->nccl, buf, n, 1) != 0) rdt_dist_abort(d, "gradient all-reduce: %s", rdt_error());
+    return;
+  }
+#endif
 #if RDT_HAVE_MPI
   if (k_kind_of(b) == K_CPU) {
     sum_host_f32(d, buf, n);

@@ -3,8 +3,10 @@
  * A run started by mpirun (or by `rdt train --nproc N`, which re-executes the
  * program under mpirun, see launch.h) has one rank per process; each rank
  * trains on its own shard of every global batch and the gradients are
- * averaged with an all-reduce on the flat F32 gradient buffer (MPI; on CUDA
- * the buffer is staged through host memory).  Without mpirun the world is one
+ * averaged with an all-reduce on the flat F32 gradient buffer: MPI on the
+ * CPU; NCCL on CUDA (kernels/cuda/comm_nccl.h, its unique id broadcast from
+ * rank 0 over MPI, each rank on the GPU of its local rank), or MPI through
+ * host memory when the build has no NCCL.  Without mpirun the world is one
  * process and nothing here communicates.
  *
  * A dead rank never hangs the others: mpirun stops the job when a process
@@ -24,6 +26,7 @@ typedef struct {
   int local_rank, local_world;   /* within this machine */
   int mpi;                       /* 1 when MPI is initialised */
   double timeout_s;
+  void *nccl;                    /* the NCCL communicator (rdt_nccl *) on CUDA */
 } rdt_dist;
 
 /* Join the job described by the environment (OMPI_COMM_WORLD_* / PMI_*), or
@@ -32,6 +35,12 @@ int rdt_dist_init(rdt_dist *d);
 void rdt_dist_finalize(rdt_dist *d);
 /* Was this process started by an MPI launcher? */
 int rdt_dist_launched(void);
+
+/* Set up the gradient transport for backend b (NCCL on CUDA when built).
+ * Call once after opening the backend.  0 or -1. */
+int rdt_dist_attach(rdt_dist *d, k_backend *b);
+/* "mpi", "nccl" or "none" (a world of one). */
+const char *rdt_dist_transport(const rdt_dist *d);
 
 /* buf (n floats on backend b) = the mean of buf over all ranks. */
 void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);

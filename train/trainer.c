@@ -113,7 +113,7 @@ static int setup_backend(trainer *t) {
     return rdt_fail("--mixed_precision %s needs --device cuda; the CPU trains in fp32 (--mixed_precision no)", mp);
   if (k_set_act_dtype(t->b, act) != 0) return rdt_fail_ctx("--mixed_precision %s", mp);
   t->loss_scale = t->fp16 ? 65536.0 : 1.0;   /* torch GradScaler's initial scale */
-  return 0;
+  return rdt_dist_attach(t->d, t->b) == 0 ? 0 : rdt_fail_ctx("joining the other ranks over NCCL");
 }
 
 /* The encoders, the data and every instruction's embedding. */
@@ -225,8 +225,28 @@ static int setup_schedule(trainer *t) {
   return 0;
 }
 
+/* Restore a checkpoint of this trainer; the batch layout of this run is kept
+ * for the next checkpoints (a different one is warned about). */
+static int resume_own(trainer *t, const char *path) {
+  rdt_train_state now = t->st;
+  if (rdt_ckpt_load(path, t->m, &t->ema, &t->opt, &t->st) != 0) return -1;
+  rdt_info("Resuming from checkpoint %s (step %lld)", path, (long long)t->st.global_step);
+  int64_t was = t->st.world_size * t->st.train_batch_size * t->st.grad_accum;
+  if (t->st.seed != now.seed || was != t->global_batch)
+    rdt_warn("%s was written with seed %llu and global batch %lld; this run has seed %llu and global batch %lld: "
+             "the data continues from sample %lld, but the run will not repeat the original one",
+             path, (unsigned long long)t->st.seed, (long long)was, (unsigned long long)now.seed,
+             (long long)t->global_batch, (long long)t->st.samples_seen);
+  t->st.seed = now.seed;
+  t->st.world_size = now.world_size;
+  t->st.train_batch_size = now.train_batch_size;
+  t->st.grad_accum = now.grad_accum;
+  return 0;
+}
+
 /* --resume_from_checkpoint PATH|latest (a PATH that is not a folder is looked
- * up by its base name inside --output_dir, as upstream). */
+ * up by its base name inside --output_dir, as upstream).  A folder without
+ * trainer_state.json is taken as an upstream checkpoint. */
 static int setup_resume(trainer *t) {
   const char *r = t->o->resume_from_checkpoint;
   if (!r || !*r) return 0;
@@ -239,19 +259,16 @@ static int setup_resume(trainer *t) {
     free(path);
     return 0;
   }
-  rdt_train_state saved = t->st;
-  int rc = rdt_ckpt_load(path, t->m, &t->ema, &t->opt, &t->st);
-  if (rc == 0) {
-    rdt_info("Resuming from checkpoint %s (step %lld)", path, (long long)t->st.global_step);
-    if (t->st.seed != saved.seed || t->st.world_size * t->st.train_batch_size * t->st.grad_accum != t->global_batch)
-      rdt_warn("%s was written with seed %llu and global batch %lld; this run has seed %llu and global batch %lld: "
-               "the data continues from sample %lld, but the run will not repeat the original one",
-               path, (unsigned long long)t->st.seed, (long long)(t->st.world_size * t->st.train_batch_size * t->st.grad_accum),
-               (unsigned long long)saved.seed, (long long)t->global_batch, (long long)t->st.samples_seen);
-    t->st.seed = saved.seed;
-    t->st.world_size = saved.world_size;
-    t->st.train_batch_size = saved.train_batch_size;
-    t->st.grad_accum = saved.grad_accum;
+  char *state = rdt_path_join(path, "trainer_state.json");
+  int rc, upstream = !rdt_is_file(state);
+  free(state);
+  if (!upstream) {
+    rc = resume_own(t, path);
+  } else {
+    rc = rdt_ckpt_load_upstream(path, t->m, &t->ema, &t->st, t->global_batch);
+    if (rc == 0)
+      rdt_warn("%s has no trainer_state.json (an upstream checkpoint?): resumed the weights and EMA at step %lld; "
+               "the optimizer state starts afresh, as upstream's fallback does", path, (long long)t->st.global_step);
   }
   free(path);
   return rc ? rdt_fail_ctx("--resume_from_checkpoint %s", r) : 0;
@@ -296,8 +313,8 @@ static void banner(trainer *t) {
   if (!t->main_rank) return;
   const char *act = k_act_dtype(t->b) == RDT_F32 ? "fp32" : rdt_dtype_name(k_act_dtype(t->b));
   rdt_info("***** Running training *****");
-  rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine", t->d->world,
-           t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world);
+  rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine, gradients over %s", t->d->world,
+           t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world, rdt_dist_transport(t->d));
   rdt_info("  backend             %s, %d thread%s per process, activations %s", k_name(t->b), k_threads(t->b),
            k_threads(t->b) > 1 ? "s" : "", act);
   rdt_info("  model               hidden %d, depth %d, heads %d: %zu parameters, %s", t->mc.hidden_size,

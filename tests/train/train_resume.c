@@ -52,9 +52,41 @@ static void t_resume_bitwise(void) {
   CHECK(fx_file_has(pa, "Resuming from checkpoint") && fx_file_has(pa, "checkpoint-20 (step 20)"));
 }
 
+/* A checkpoint folder as upstream writes it (weights and EMA, no trainer
+ * state): the resumed run starts at its step with the same weights and data
+ * position, so its first loss is the uninterrupted run's loss of that step. */
+static void t_resume_upstream_folder(void) {
+  char dir[600], src[1200], dst[1200];
+  snprintf(dir, sizeof dir, "%s/up/checkpoint-20", data);
+  snprintf(dst, sizeof dst, "%s/ema", dir);
+  rdt_mkdirs(dst);
+  const char *files[] = {"model.safetensors", "config.json", "ema/model.safetensors"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(src, sizeof src, "%s/full/checkpoint-20/%s", data, files[i]);
+    snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+    size_t n;
+    char *bytes = rdt_read_file(src, &n);
+    CHECK(bytes && rdt_write_file_atomic(dst, bytes, n) == 0);
+    free(bytes);
+  }
+  char flags[1200];
+  snprintf(flags, sizeof flags, "--max_train_steps 22 --resume_from_checkpoint %s", dir);
+  CHECK(train("up", flags) == 0);
+  char full[1024], up[1024];
+  snprintf(full, sizeof full, "%s/full", data);
+  snprintf(up, sizeof up, "%s/up", data);
+  double a[64], b[64];
+  int na = fx_losses(full, a, 64), nb = fx_losses(up, b, 64);
+  CHECK(na == 40 && nb == 2);
+  CHECK(nb >= 1 && memcmp(&a[20], &b[0], sizeof b[0]) == 0);
+  snprintf(up, sizeof up, "%s/log.txt", data);
+  CHECK(fx_file_has(up, "no trainer_state.json"));
+}
+
 int main(void) {
   snprintf(data, sizeof data, "%s", test_tmpdir("train-resume"));
   fx_write(data, 3, 70, 16);
   RUN(t_resume_bitwise);
+  RUN(t_resume_upstream_folder);
   return test_done();
 }
