@@ -105,30 +105,33 @@ static int sim_find_data(const sim_config *c, char **libero, char **robosuite) {
   return 0;
 }
 
-/* Read a task's .pruned_init: rows of [time, qpos, qvel]. */
-static int sim_load_init(sim_env *e, const char *root) {
+/* Read a task's .pruned_init (before composing, so a bad file fails first). */
+static int sim_read_init(sim_env *e, const char *root, rdt_tensor *t) {
   char rel[512];
   snprintf(rel, sizeof rel, "init_files/libero_90/%s.pruned_init", e->info.name);
   char *path = rdt_path_join(root, rel);
-  rdt_tensor t;
-  int rc = rdt_torch_load_numpy(path, &t);
-  if (rc) {
-    rdt_fail_ctx("%s", path);
-    free(path);
-    return -1;
+  int rc = rdt_torch_load_numpy(path, t);
+  if (!rc && (t->ndim != 2 || t->dtype != RDT_F64 || t->shape[0] < 1)) {
+    rc = rdt_fail("%s: expected a 2-d float64 array of init states, found %s with %d dims", path,
+                  rdt_dtype_name(t->dtype), t->ndim);
+    free(t->data);
   }
-  int width = 1 + e->m->nq + e->m->nv;
-  if (t.ndim != 2 || t.dtype != RDT_F64 || t.shape[0] < 1 || t.shape[1] != width) {
-    rdt_fail("%s: expected float64 rows of 1+nq+nv = %d values, found %s array of %d dims (width %lld)", path,
-             width, rdt_dtype_name(t.dtype), t.ndim, t.ndim == 2 ? (long long)t.shape[1] : -1LL);
-    free(t.data);
-    free(path);
-    return -1;
-  }
-  e->init_states = t.data;
-  e->info.num_init_states = (int)t.shape[0];
-  e->info.init_state_width = width;
   free(path);
+  return rc;
+}
+
+/* Keep the init states if their rows are [time, qpos, qvel] of this model. */
+static int sim_take_init(sim_env *e, rdt_tensor *t) {
+  int width = 1 + e->m->nq + e->m->nv;
+  if (t->shape[1] != width) {
+    rdt_fail("%s.pruned_init: rows have %lld values, the composed scene needs 1+nq+nv = %d", e->info.name,
+             (long long)t->shape[1], width);
+    free(t->data);
+    return -1;
+  }
+  e->init_states = t->data;
+  e->info.num_init_states = (int)t->shape[0];
+  e->info.init_state_width = width;
   return 0;
 }
 
@@ -166,16 +169,20 @@ sim_env *sim_env_open(const sim_config *cfg, int task_index) {
   char rel[512];
   snprintf(rel, sizeof rel, "bddl_files/libero_90/%s.bddl", e->info.name);
   char *bddl = rdt_path_join(root, rel), *assets = rdt_path_join(root, "assets");
-  e->scene = sim_scene_build(assets, rs, bddl, cfg->physics_only ? SIM_SCENE_NO_TEXTURES : 0, NULL);
+  rdt_tensor init;
+  int rc = sim_read_init(e, root, &init);
+  if (!rc) {
+    e->scene = sim_scene_build(assets, rs, bddl, cfg->physics_only ? SIM_SCENE_NO_TEXTURES : 0, NULL);
+    if (!e->scene) free(init.data);
+  }
   free(bddl);
   free(assets);
   free(rs);
-  if (!e->scene || (e->m = e->scene->m, sim_load_init(e, root)) || pred_compile(e->scene, &e->goal, &e->ngoal)) {
-    free(root);
+  free(root);
+  if (rc || !e->scene || (e->m = e->scene->m, sim_take_init(e, &init)) || pred_compile(e->scene, &e->goal, &e->ngoal)) {
     sim_env_close(e);
     return NULL;
   }
-  free(root);
   e->d = mj_makeData(e->m);
   sim_scene *s = e->scene;
   osc_links l;

@@ -7,7 +7,6 @@
 #include "sim/scene.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,9 +613,8 @@ static int sim_drop_missing(xml_node *world, sim_missing *miss, int no_textures)
 
 /* ------------------------------------------------------------------ compile */
 
-static pthread_mutex_t sim_compile_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Compile MJCF text through MuJoCo's virtual file system (no temporary file). */
+/* Compile MJCF text through MuJoCo's virtual file system (no temporary file).
+ * MuJoCo 2.2 serialises mj_loadXML internally (one global parser model). */
 static mjModel *sim_compile(const char *xml, const char *what) {
   mjVFS *vfs = rdt_malloc(sizeof *vfs);
   mj_defaultVFS(vfs);
@@ -629,9 +627,7 @@ static mjModel *sim_compile(const char *xml, const char *what) {
   int id = mj_findFileVFS(vfs, fname);
   memcpy(vfs->filedata[id], xml, len);
   char err[1000] = "";
-  pthread_mutex_lock(&sim_compile_lock);  /* MuJoCo 2.2's XML compiler is not re-entrant */
   mjModel *m = mj_loadXML(fname, vfs, err, sizeof err);
-  pthread_mutex_unlock(&sim_compile_lock);
   mj_deleteVFS(vfs);
   free(vfs);
   if (!m) return rdt_fail("%s: MuJoCo could not compile the composed scene: %s", what, err), NULL;
