@@ -419,6 +419,61 @@ static int train_step(trainer *t, step_result *r) {
 
 /* ================================================================ validation */
 
+/* Validation sums, added over batches and then over ranks:
+ * [0] per-batch MSE, [1] per-batch l2err, [2] per-batch normalised MSE,
+ * [3] batches with a normalised MSE, then per dataset [mse, l2err, samples]. */
+#define VAL_DS(ds) (4 + 3 * (ds))
+
+/* Add one sampled batch's errors (pred vs the ground-truth chunk) to sum. */
+static void validation_add(const trainer *t, const rdt_train_batch *bt, const float *pred, double *sum) {
+  size_t per = (size_t)t->mc.pred_horizon * RDT_UNI_DIM;
+  double bm = 0, bl = 0, bc = 0, bn = 0, bnc = 0;
+  for (int i = 0; i < bt->B; i++) {
+    const float *mask = bt->state_mask + (size_t)i * RDT_UNI_DIM, *norm = bt->state_norm + (size_t)i * RDT_UNI_DIM;
+    double sm = 0, sl = 0, c = 0;
+    for (size_t at = (size_t)i * per, k = 0; k < per; k++, at++) {
+      int j = (int)(k % RDT_UNI_DIM);
+      double e = ((double)pred[at] - bt->actions[at]) * ((double)pred[at] - bt->actions[at]);
+      sm += e * mask[j], sl += sqrt(e) / (norm[j] + 1e-3) * mask[j], c += mask[j];
+    }
+    if (c == 0) continue;
+    int ds = bt->dataset[i];
+    sum[VAL_DS(ds)] += sm / c, sum[VAL_DS(ds) + 1] += sl / c, sum[VAL_DS(ds) + 2] += 1;
+    bm += sm, bl += sl, bc += c;
+    if (t->action_std[ds] > 0) bn += sm / (t->action_std[ds] * t->action_std[ds]), bnc += c;
+  }
+  if (bc > 0) sum[0] += bm / bc, sum[1] += bl / bc;
+  if (bnc > 0) sum[2] += bn / bnc, sum[3] += 1;
+}
+
+/* Rank 0: the validation row of metrics.jsonl and a log line. */
+static int validation_log(trainer *t, const double *sum) {
+  int nds = t->nds, n = 0;
+  rdt_scalar *v = rdt_calloc((size_t)(3 + 2 * nds), sizeof *v);
+  char **names = rdt_calloc((size_t)(2 * nds), sizeof *names);
+  double batches = (double)t->o->num_sample_batches * t->d->world;
+  v[n++] = (rdt_scalar){"overall_avg_sample_mse", sum[0] / batches};
+  v[n++] = (rdt_scalar){"overall_avg_sample_l2err", sum[1] / batches};
+  if (sum[3] > 0) v[n++] = (rdt_scalar){"overall_avg_sample_nmse", sum[2] / sum[3]};
+  for (int ds = 0; ds < nds; ds++) {
+    const double *d = sum + VAL_DS(ds);
+    if (d[2] == 0) continue;
+    const char *name = rdt_libero_dataset_name(t->data, ds);
+    names[2 * ds] = rdt_malloc(strlen(name) + 16), names[2 * ds + 1] = rdt_malloc(strlen(name) + 16);
+    sprintf(names[2 * ds], "%s_sample_mse", name);
+    sprintf(names[2 * ds + 1], "%s_sample_l2err", name);
+    v[n++] = (rdt_scalar){names[2 * ds], d[0] / d[2]};
+    v[n++] = (rdt_scalar){names[2 * ds + 1], d[1] / d[2]};
+  }
+  rdt_info("step %lld validation: overall_avg_sample_mse %.6g, overall_avg_sample_l2err %.6g",
+           (long long)t->st.global_step, v[0].value, v[1].value);
+  int rc = rdt_metrics_log(t->metrics, t->st.global_step, v, n);
+  for (int i = 0; i < 2 * nds; i++) free(names[i]);
+  free(names);
+  free(v);
+  return rc;
+}
+
 /* Upstream train/sample.py on num_sample_batches unmasked batches with the
  * training weights: overall_avg_sample_mse (mean of per-batch MSE over the
  * state_elem_mask slots), overall_avg_sample_l2err (the same of
@@ -426,71 +481,24 @@ static int train_step(trainer *t, step_result *r) {
  * values, each averaged over ranks; plus overall_avg_sample_nmse, the MSE
  * over action_std_global^2 when the statistics have it. */
 static int validate(trainer *t) {
-  const rdt_train_opts *o = t->o;
-  int nds = t->nds, chunk = t->mc.pred_horizon;
-  /* sums: [mse, l2, nmse, nmse_count] then per dataset [mse, l2, count] */
-  int nsum = 4 + 3 * nds;
+  int nsum = VAL_DS(t->nds);
   double *sum = rdt_calloc((size_t)nsum, sizeof(double));
   rdt_train_batch *bt = t->val_batch;
-  size_t per = (size_t)chunk * RDT_UNI_DIM;
-  float *pred = rdt_malloc((size_t)bt->B * per * sizeof(float));
+  float *pred = rdt_malloc((size_t)bt->B * t->mc.pred_horizon * RDT_UNI_DIM * sizeof(float));
   int rc = 0;
-  for (int64_t vb = 0; vb < o->num_sample_batches && rc == 0; vb++) {
-    rc = rdt_batcher_fill(t->val_b, t->st.validations * o->num_sample_batches + vb, bt, 0);
-    if (rc) break;
-    rdt_batcher_encode(t->val_b, bt);
-    rdt_batch v = rdt_train_batch_view(bt);
-    rc = rdt_model_sample(t->m, &v, bt->noise, pred);
-    double bm = 0, bl = 0, bn = 0, bc = 0, bnc = 0;
-    for (int i = 0; rc == 0 && i < bt->B; i++) {
-      double sm = 0, sl = 0, c = 0;
-      const float *mask = bt->state_mask + (size_t)i * RDT_UNI_DIM, *norm = bt->state_norm + (size_t)i * RDT_UNI_DIM;
-      for (int k = 0; k < chunk; k++)
-        for (int j = 0; j < RDT_UNI_DIM; j++) {
-          size_t at = (size_t)i * per + (size_t)k * RDT_UNI_DIM + j;
-          double e = ((double)pred[at] - bt->actions[at]) * ((double)pred[at] - bt->actions[at]);
-          sm += e * mask[j], sl += sqrt(e) / (norm[j] + 1e-3) * mask[j], c += mask[j];
-        }
-      int ds = bt->dataset[i];
-      double as = t->action_std[ds];
-      if (c == 0) continue;
-      sum[4 + 3 * ds] += sm / c, sum[5 + 3 * ds] += sl / c, sum[6 + 3 * ds] += 1;
-      bm += sm, bl += sl, bc += c;
-      if (as > 0) bn += sm / (as * as), bnc += c;
+  for (int64_t vb = 0; vb < t->o->num_sample_batches && rc == 0; vb++) {
+    rc = rdt_batcher_fill(t->val_b, t->st.validations * t->o->num_sample_batches + vb, bt, 0);
+    if (rc == 0) {
+      rdt_batcher_encode(t->val_b, bt);
+      rdt_batch v = rdt_train_batch_view(bt);
+      rc = rdt_model_sample(t->m, &v, bt->noise, pred);
     }
-    if (bc > 0) sum[0] += bm / bc, sum[1] += bl / bc;
-    if (bnc > 0) sum[2] += bn / bnc, sum[3] += 1;
+    if (rc == 0) validation_add(t, bt, pred, sum);
   }
   free(pred);
-  if (rc) {
-    free(sum);
-    return rdt_fail_ctx("validation");
-  }
-  rdt_dist_sum(t->d, sum, nsum);
-  if (t->main_rank) {
-    rdt_scalar *v = rdt_calloc((size_t)(3 + 2 * nds), sizeof *v);
-    char **names = rdt_calloc((size_t)(2 * nds), sizeof *names);
-    int n = 0;
-    double batches = (double)o->num_sample_batches * t->d->world;
-    v[n++] = (rdt_scalar){"overall_avg_sample_mse", sum[0] / batches};
-    v[n++] = (rdt_scalar){"overall_avg_sample_l2err", sum[1] / batches};
-    if (sum[3] > 0) v[n++] = (rdt_scalar){"overall_avg_sample_nmse", sum[2] / sum[3]};
-    for (int ds = 0; ds < nds; ds++) {
-      if (sum[6 + 3 * ds] == 0) continue;
-      const char *name = rdt_libero_dataset_name(t->data, ds);
-      names[2 * ds] = rdt_malloc(strlen(name) + 16), names[2 * ds + 1] = rdt_malloc(strlen(name) + 16);
-      sprintf(names[2 * ds], "%s_sample_mse", name);
-      sprintf(names[2 * ds + 1], "%s_sample_l2err", name);
-      v[n++] = (rdt_scalar){names[2 * ds], sum[4 + 3 * ds] / sum[6 + 3 * ds]};
-      v[n++] = (rdt_scalar){names[2 * ds + 1], sum[5 + 3 * ds] / sum[6 + 3 * ds]};
-    }
-    rdt_info("step %lld validation: overall_avg_sample_mse %.6g, overall_avg_sample_l2err %.6g",
-             (long long)t->st.global_step, v[0].value, v[1].value);
-    rc = t->metrics ? rdt_metrics_log(t->metrics, t->st.global_step, v, n) : 0;
-    for (int i = 0; i < 2 * nds; i++) free(names[i]);
-    free(names);
-    free(v);
-  }
+  if (rc == 0) rdt_dist_sum(t->d, sum, nsum);
+  if (rc == 0 && t->main_rank) rc = validation_log(t, sum);
+  else if (rc != 0) rdt_fail_ctx("validation");
   t->st.validations++;
   free(sum);
   return rc;

@@ -3,6 +3,7 @@
  * (issue 4, acceptance 2); the run leaves the upstream output layout, logs,
  * a validation row, pruned checkpoints and the start-up banner with the global
  * batch; a diverging run stops at the NaN step without saving it. */
+#include "core/safetensors.h"
 #include "train_fixture.h"
 
 static char data[512], out[640], cmd[16384];
@@ -83,11 +84,57 @@ static void t_nan_stops(void) {
   free(msg);
 }
 
+/* One embedding file as `rdt encode-lang` writes it: tensor "embeddings" [L, 32]. */
+static void write_embedding(const char *dir, const char *slug, int L) {
+  float *emb = malloc(sizeof(float) * L * 32);
+  for (int i = 0; i < L * 32; i++) emb[i] = (float)sin(0.1 * i);
+  int64_t shape[2] = {L, 32};
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s.safetensors", dir, slug);
+  rdt_st_writer *w = rdt_st_writer_new();
+  rdt_st_writer_add(w, "embeddings", RDT_F32, 2, shape, emb);
+  CHECK(rdt_st_writer_save(w, path) == 0);
+  rdt_st_writer_free(w);
+  free(emb);
+}
+
+/* The other data paths run: augmentation, state noise, exterior-camera dropout,
+ * precomputed language embeddings, a statistics file, accumulation, threads;
+ * a missing embedding file is named in the error. */
+static void t_options(void) {
+  char lang[1024], err[1024];
+  snprintf(lang, sizeof lang, "%s/lang", data);
+  snprintf(err, sizeof err, "%s/options.txt", data);
+  rdt_mkdirs(lang);
+  write_embedding(lang, "pick_up_the_test_block", 5);
+  write_embedding(lang, "empty_lang_embed", 1);
+  snprintf(cmd, sizeof cmd,
+           "%s train --config %s --data_dir %s --output_dir %s/options --max_train_steps 3 --train_batch_size 3 "
+           "--gradient_accumulation_steps 2 --image_aug --state_noise_snr 40 --cam_ext_mask_prob 0.5 "
+           "--precomp_lang_embed --lang_embed_dir %s --dataset_stat %s/dataset_stat.json --threads 1 "
+           "--dataloader_num_workers 2 --lr_scheduler cosine --lr_warmup_steps 1 2> %s",
+           fx_rdt(), fx_tiny(), data, data, lang, out, err);
+  CHECK(fx_system(cmd) == 0);
+  char path[1200];
+  snprintf(path, sizeof path, "%s/options", data);
+  double loss[8];
+  CHECK(fx_losses(path, loss, 8) == 3 && isfinite(loss[2]));
+  CHECK(fx_file_has(err, "precomputed language embeddings"));
+  snprintf(path, sizeof path, "%s/empty_lang_embed.safetensors", lang);
+  unlink(path);
+  snprintf(cmd, sizeof cmd,
+           "%s train --config %s --data_dir %s --output_dir %s/options2 --max_train_steps 1 --precomp_lang_embed "
+           "--lang_embed_dir %s 2> %s", fx_rdt(), fx_tiny(), data, data, lang, err);
+  CHECK(fx_system(cmd) == 1);
+  CHECK(fx_file_has(err, "empty_lang_embed.safetensors"));
+}
+
 int main(void) {
   snprintf(data, sizeof data, "%s", test_tmpdir("train-loop"));
   fx_write(data, 4, 80, 16);
   RUN(t_loss_halves);
   RUN(t_outputs);
   RUN(t_nan_stops);
+  RUN(t_options);
   return test_done();
 }
