@@ -16,7 +16,7 @@ static char data[512], out[640], cmd[16384];
 
 static pid_t spawn_train(const char *extra) {
   snprintf(cmd, sizeof cmd,
-           "exec %s train --config %s --data_dir %s --output_dir %s --train_batch_size 2 --learning_rate 1e-3 "
+           "exec %s train --device cpu --config %s --data_dir %s --output_dir %s --train_batch_size 2 --learning_rate 1e-3 "
            "--threads 1 --checkpointing_period 5 --report_to none %s 2>> %s/log.txt",
            fx_rdt(), fx_tiny(), data, out, extra, data);
   pid_t pid = fork();

@@ -11,7 +11,7 @@ static char data[512], out[640], cmd[16384];
 static void t_loss_halves(void) {
   snprintf(out, sizeof out, "%s/run", data);
   snprintf(cmd, sizeof cmd,
-           "%s train --config %s --data_dir %s --output_dir %s --max_train_steps 200 --train_batch_size 8 "
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s --max_train_steps 200 --train_batch_size 8 "
            "--learning_rate 1e-3 --seed 1 --threads 1 --dataloader_num_workers 2 --checkpointing_period 100 "
            "--checkpoints_total_limit 1 --sample_period 200 --num_sample_batches 1 --sample_batch_size 4 "
            "2> %s/stderr.txt",
@@ -67,7 +67,7 @@ static void t_nan_stops(void) {
   snprintf(nan_out, sizeof nan_out, "%s/diverge", data);
   snprintf(err, sizeof err, "%s/diverge.txt", data);
   snprintf(cmd, sizeof cmd,
-           "%s train --config %s --data_dir %s --output_dir %s --max_train_steps 30 --train_batch_size 2 "
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s --max_train_steps 30 --train_batch_size 2 "
            "--learning_rate 1e30 --threads 1 --checkpointing_period 1 --report_to none 2> %s",
            fx_rdt(), fx_tiny(), data, nan_out, err);
   CHECK(fx_system(cmd) == 1);
@@ -109,7 +109,7 @@ static void t_options(void) {
   write_embedding(lang, "pick_up_the_test_block", 5);
   write_embedding(lang, "empty_lang_embed", 1);
   snprintf(cmd, sizeof cmd,
-           "%s train --config %s --data_dir %s --output_dir %s/options --max_train_steps 3 --train_batch_size 3 "
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/options --max_train_steps 3 --train_batch_size 3 "
            "--gradient_accumulation_steps 2 --image_aug --state_noise_snr 40 --cam_ext_mask_prob 0.5 "
            "--precomp_lang_embed --lang_embed_dir %s --dataset_stat %s/dataset_stat.json --threads 1 "
            "--dataloader_num_workers 2 --lr_scheduler cosine --lr_warmup_steps 1 2> %s",
@@ -123,7 +123,7 @@ static void t_options(void) {
   snprintf(path, sizeof path, "%s/empty_lang_embed.safetensors", lang);
   unlink(path);
   snprintf(cmd, sizeof cmd,
-           "%s train --config %s --data_dir %s --output_dir %s/options2 --max_train_steps 1 --precomp_lang_embed "
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/options2 --max_train_steps 1 --precomp_lang_embed "
            "--lang_embed_dir %s 2> %s", fx_rdt(), fx_tiny(), data, data, lang, err);
   CHECK(fx_system(cmd) == 1);
   CHECK(fx_file_has(err, "empty_lang_embed.safetensors"));

@@ -20,7 +20,7 @@ static double now(void) {
 
 static const char *common(void) {
   static char buf[8192];
-  snprintf(buf, sizeof buf, "--config %s --data_dir %s --learning_rate 1e-3 --seed 5 --threads 1 --report_to none",
+  snprintf(buf, sizeof buf, "--device cpu --config %s --data_dir %s --learning_rate 1e-3 --seed 5 --threads 1 --report_to none",
            fx_tiny(), data);
   return buf;
 }

@@ -11,7 +11,7 @@ static char data[512], cmd[16384];
 /* Run rdt train with the common settings plus extra flags into dir/name. */
 static int train(const char *name, const char *extra) {
   snprintf(cmd, sizeof cmd,
-           "%s train --config %s --data_dir %s --output_dir %s/%s --train_batch_size 3 "
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/%s --train_batch_size 3 "
            "--gradient_accumulation_steps 2 --learning_rate 1e-3 --lr_scheduler constant_with_warmup "
            "--lr_warmup_steps 5 --seed 7 --threads 1 --checkpointing_period 20 --sample_period 15 "
            "--num_sample_batches 1 --sample_batch_size 2 --report_to none %s 2>> %s/log.txt",
