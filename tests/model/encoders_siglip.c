@@ -148,53 +148,31 @@ static double run_case(const char *dir, const sig_ref *r, const float *img, int 
   return err;
 }
 
-/* Patch embedding + positions + post-layernorm (no encoder layers). */
-static void t_patch_embedding_post_ln(void) {
+/* A random F32 tower of `layers` layers (one sublayer silenced as `zero` says)
+ * on n images against the reference. */
+static void check_tower(int layers, int zero, uint64_t seed, int n, double tol) {
   sig_ref r;
   wfile f;
-  const char *dir = make_model(&r, &f, 0, RDT_F32, KEEP_ALL, 11);
-  float *img = random_images(2, &r, 5);
-  double err = run_case(dir, &r, img, 2, ENC_RESIDENT, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
+  const char *dir = make_model(&r, &f, layers, RDT_F32, zero, seed);
+  float *img = random_images(n, &r, seed + 100);
+  double err = run_case(dir, &r, img, n, ENC_RESIDENT, NULL);
+  CHECK_MSG(err < tol, "%d layers: rel err %g", layers, err);
   free(img);
   wf_free(&f);
 }
+
+/* Patch embedding (a direct strided convolution in the reference) + positions
+ * + post-layernorm, no encoder layers. */
+static void t_patch_embedding_post_ln(void) { check_tower(0, KEEP_ALL, 11, 2, 1e-5); }
 
 /* One layer with the MLP silenced: pre-LN attention with biases and hd^-0.5. */
-static void t_attention_sublayer(void) {
-  sig_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_FFN_OUT, 12);
-  float *img = random_images(2, &r, 6);
-  double err = run_case(dir, &r, img, 2, ENC_RESIDENT, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
-  free(img);
-  wf_free(&f);
-}
+static void t_attention_sublayer(void) { check_tower(1, ZERO_FFN_OUT, 12, 2, 1e-5); }
 
 /* One layer with the attention silenced: pre-LN fc1 -> GELU-tanh -> fc2. */
-static void t_mlp_sublayer(void) {
-  sig_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_ATTN_OUT, 13);
-  float *img = random_images(2, &r, 7);
-  double err = run_case(dir, &r, img, 2, ENC_RESIDENT, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
-  free(img);
-  wf_free(&f);
-}
+static void t_mlp_sublayer(void) { check_tower(1, ZERO_ATTN_OUT, 13, 2, 1e-5); }
 
 /* The whole tower, three layers, a batch of three. */
-static void t_full_tower(void) {
-  sig_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 3, RDT_F32, KEEP_ALL, 14);
-  float *img = random_images(3, &r, 8);
-  double err = run_case(dir, &r, img, 3, ENC_RESIDENT, NULL);
-  CHECK_MSG(err < 2e-5, "rel err %g", err);
-  free(img);
-  wf_free(&f);
-}
+static void t_full_tower(void) { check_tower(3, KEEP_ALL, 14, 3, 2e-5); }
 
 /* bf16 weights: streamed from the file and resident give the same numbers. */
 static void t_bf16_streamed(void) {

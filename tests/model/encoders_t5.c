@@ -103,48 +103,33 @@ static void t_position_bias(void) {
 
 /* ---------------------------------------------------------------- layers */
 
-/* Both sublayers silenced: final T5 LayerNorm of the embedding rows. */
-static void t_embedding_t5_layernorm(void) {
+/* A random F32 encoder of `layers` blocks (sublayers silenced as `zero` says)
+ * on B x T ids, padded and masked or not, against the reference. */
+static void check_encoder(int layers, int zero, uint64_t seed, int B, int T, int use_mask, double tol) {
   t5_ref r;
   wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_BOTH, 21);
-  double err = run_case(dir, &r, 2, 9, ENC_RESIDENT, 1, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
+  const char *dir = make_model(&r, &f, layers, RDT_F32, zero, seed);
+  double err = run_case(dir, &r, B, T, ENC_RESIDENT, use_mask, NULL);
+  CHECK_MSG(err < tol, "%d blocks, %d x %d, mask %d: rel err %g", layers, B, T, use_mask, err);
   wf_free(&f);
 }
 
+/* Both sublayers silenced: final T5 LayerNorm of the embedding rows. */
+static void t_embedding_t5_layernorm(void) { check_encoder(1, ZERO_BOTH, 21, 2, 9, 1, 1e-5); }
+
 /* The feed-forward silenced: attention without scaling, with the relative
- * bias (distances up to 39, buckets 0..12 and 16..28) and a padding mask. */
+ * bias (distances up to 39, buckets 0..12 and 16..28), with and without a
+ * padding mask. */
 static void t_attention_relative_bias(void) {
-  t5_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_FFN_OUT, 22);
-  double err = run_case(dir, &r, 2, 40, ENC_RESIDENT, 1, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
-  err = run_case(dir, &r, 1, 40, ENC_RESIDENT, 0, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g (no mask)", err);
-  wf_free(&f);
+  check_encoder(1, ZERO_FFN_OUT, 22, 2, 40, 1, 1e-5);
+  check_encoder(1, ZERO_FFN_OUT, 22, 1, 40, 0, 1e-5);
 }
 
 /* The attention silenced: T5 LayerNorm, gated GELU-tanh feed-forward. */
-static void t_gated_gelu_ffn(void) {
-  t5_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 1, RDT_F32, ZERO_ATTN_OUT, 23);
-  double err = run_case(dir, &r, 2, 12, ENC_RESIDENT, 1, NULL);
-  CHECK_MSG(err < 1e-5, "rel err %g", err);
-  wf_free(&f);
-}
+static void t_gated_gelu_ffn(void) { check_encoder(1, ZERO_ATTN_OUT, 23, 2, 12, 1, 1e-5); }
 
 /* Three blocks sharing block 0's bias, batch of three with padding. */
-static void t_full_encoder(void) {
-  t5_ref r;
-  wfile f;
-  const char *dir = make_model(&r, &f, 3, RDT_F32, KEEP_ALL, 24);
-  double err = run_case(dir, &r, 3, 33, ENC_RESIDENT, 1, NULL);
-  CHECK_MSG(err < 2e-5, "rel err %g", err);
-  wf_free(&f);
-}
+static void t_full_encoder(void) { check_encoder(3, KEEP_ALL, 24, 3, 33, 1, 2e-5); }
 
 /* bf16 weights: streamed layer by layer and resident agree exactly. */
 static void t_bf16_streamed(void) {
