@@ -15,7 +15,8 @@
  * float dtype.
  *
  * Images that are one constant colour (the background that pads missing
- * cameras) are encoded once and served from a cache afterwards.
+ * cameras) are encoded once and served from a cache afterwards.  A model
+ * object holds its activation buffers: one caller at a time.
  */
 #ifndef RDT_MODEL_SIGLIP_H
 #define RDT_MODEL_SIGLIP_H

@@ -14,7 +14,8 @@
  * bias).  Weights load from a Hugging Face folder (config.json + safetensors,
  * shards or pytorch_model.bin; a full encoder-decoder checkpoint works, its
  * decoder is ignored), any float dtype; on a CPU backend a checkpoint too big
- * for memory is streamed layer by layer (encoder_util.h).
+ * for memory is streamed layer by layer (encoder_util.h).  A model object
+ * holds its activation buffers: one caller at a time.
  */
 #ifndef RDT_MODEL_T5_H
 #define RDT_MODEL_T5_H
