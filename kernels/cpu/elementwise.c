@@ -141,8 +141,11 @@ static void arith_range(void *arg, size_t i0, size_t i1, int worker) {
     else
       for (size_t i = i0; i < i1; i++) y[i] = j->alpha * a[i] + j->beta * y[i];
     break;
-  case AR_MIX:
-    for (size_t i = i0; i < i1; i++) y[i] = j->ka[i / j->per] * a[i] + j->kc[i / j->per] * c[i];
+  case AR_MIX:   /* segment by segment of one batch element each */
+    for (size_t i = i0; i < i1;) {
+      size_t bi = i / j->per, end = (bi + 1) * j->per < i1 ? (bi + 1) * j->per : i1;
+      for (; i < end; i++) y[i] = j->ka[bi] * a[i] + j->kc[bi] * c[i];
+    }
     break;
   }
 }
