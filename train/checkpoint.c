@@ -87,7 +87,7 @@ int rdt_ckpt_prune(const char *output_dir, int limit) {
 }
 
 int rdt_ckpt_clean_temp(const char *output_dir) {
-  char **names;
+  char **names = NULL;
   int n = rdt_is_dir(output_dir) ? rdt_list_dir(output_dir, "", &names) : 0;
   int removed = 0;
   for (int i = 0; i < n; i++) {
@@ -98,7 +98,7 @@ int rdt_ckpt_clean_temp(const char *output_dir) {
     }
     free(names[i]);
   }
-  if (n > 0) free(names);
+  if (n >= 0) free(names);
   rdt_error_clear();
   return removed;
 }

@@ -74,7 +74,7 @@ static void t_kill_during_write(void) {
   char **names;
   int n = rdt_list_dir(out, "", &names), temps = 0;
   for (int i = 0; i < n; i++) temps += strncmp(names[i], ".checkpoint-10.tmp", 18) == 0, free(names[i]);
-  if (n > 0) free(names);
+  if (n >= 0) free(names);
   CHECK_MSG(temps == 1, "the kill did not land during the write (%d temporary folders)", temps);
   char *latest = rdt_ckpt_latest(out);
   CHECK(latest && strcmp(rdt_basename(latest), "checkpoint-5") == 0);
@@ -96,7 +96,7 @@ static void t_resume_after_kill(void) {
   char **names;
   int n = rdt_list_dir(out, "", &names), temps = 0;
   for (int i = 0; i < n; i++) temps += names[i][0] == '.', free(names[i]);
-  if (n > 0) free(names);
+  if (n >= 0) free(names);
   CHECK(temps == 0);
 }
 

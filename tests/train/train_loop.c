@@ -44,7 +44,7 @@ static void t_outputs(void) {
   int n = rdt_list_dir(path, "", &names);
   CHECK(n == 1 && strncmp(names[0], "events.out.tfevents.", 20) == 0);
   for (int i = 0; i < n; i++) free(names[i]);
-  if (n > 0) free(names);
+  if (n >= 0) free(names);
   snprintf(path, sizeof path, "%s/metrics.jsonl", out);
   CHECK(fx_file_has(path, "\"grad_norm\":") && fx_file_has(path, "\"samples_per_s\":"));
   CHECK(fx_file_has(path, "\"step_time\":") && fx_file_has(path, "\"lr\":0.001"));
