@@ -4,6 +4,7 @@
  * a validation row, pruned checkpoints and the start-up banner with the global
  * batch; a diverging run stops at the NaN step without saving it. */
 #include "core/safetensors.h"
+#include "model/siglip.h"
 #include "train_fixture.h"
 
 static char data[512], out[640], cmd[16384];
@@ -129,6 +130,43 @@ static void t_options(void) {
   CHECK(fx_file_has(err, "empty_lang_embed.safetensors"));
 }
 
+/* The real-encoder path: a small random SigLIP (28 px, patch 14: 4 tokens x 32)
+ * encodes the images in the training thread (and for validation), with
+ * precomputed language embeddings; a config without model.tiny_encoders. */
+static void t_siglip_path(void) {
+  char sig[1024], cfg[1024], err[1024], lang[1024];
+  snprintf(sig, sizeof sig, "%s/siglip", data);
+  snprintf(cfg, sizeof cfg, "%s/small.yaml", data);
+  snprintf(err, sizeof err, "%s/siglip.txt", data);
+  snprintf(lang, sizeof lang, "%s/lang2", data);
+  siglip_config sc = {32, 64, 1, 2, 3, 28, 14, 1e-6f};
+  CHECK(siglip_write_random(&sc, sig, RDT_F32, 3) == 0);
+  rdt_mkdirs(lang);
+  write_embedding(lang, "pick_up_the_test_block", 4);
+  write_embedding(lang, "empty_lang_embed", 1);
+  const char *yaml =
+      "common: {img_history_size: 2, action_chunk_size: 64, num_cameras: 3, state_dim: 128}\n"
+      "dataset: {image_aspect_ratio: pad, tokenizer_max_length: 32}\n"
+      "model:\n  lang_adaptor: mlp2x_gelu\n  img_adaptor: mlp2x_gelu\n  state_adaptor: mlp3x_gelu\n"
+      "  lang_token_dim: 32\n  img_token_dim: 32\n  img_tokens_per_image: 4\n  state_token_dim: 128\n"
+      "  rdt: {hidden_size: 32, depth: 2, num_heads: 2}\n";
+  CHECK(rdt_write_file_atomic(cfg, yaml, strlen(yaml)) == 0);
+  snprintf(cmd, sizeof cmd,
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/siglip_run --max_train_steps 2 "
+           "--train_batch_size 2 --pretrained_vision_encoder_name_or_path %s --precomp_lang_embed "
+           "--lang_embed_dir %s --sample_period 2 --num_sample_batches 1 --sample_batch_size 2 --threads 1 2> %s",
+           fx_rdt(), cfg, data, data, sig, lang, err);
+  CHECK(fx_system(cmd) == 0);
+  CHECK(fx_file_has(err, "SigLIP (") && fx_file_has(err, "step 2 validation"));
+  char path[1200];
+  snprintf(path, sizeof path, "%s/siglip_run/ema/model.safetensors", data);
+  CHECK(rdt_is_file(path));
+  snprintf(cmd, sizeof cmd, "%s train --device cpu --config %s --data_dir %s --output_dir %s/siglip_run2 "
+           "--max_train_steps 1 2> %s", fx_rdt(), cfg, data, data, err);
+  CHECK(fx_system(cmd) == 1);
+  CHECK(fx_file_has(err, "--pretrained_vision_encoder_name_or_path"));
+}
+
 int main(void) {
   snprintf(data, sizeof data, "%s", test_tmpdir("train-loop"));
   fx_write(data, 4, 80, 16);
@@ -136,5 +174,6 @@ int main(void) {
   RUN(t_outputs);
   RUN(t_nan_stops);
   RUN(t_options);
+  RUN(t_siglip_path);
   return test_done();
 }
