@@ -52,6 +52,7 @@ typedef struct {
   int fp16;
   double loss_scale;              /* fp16 dynamic loss scale */
   int64_t scale_good;
+  int scale_skips;                /* fp16 overflows in a row */
   rdt_metrics *metrics;
   rdt_progress bar;
   char weights_from[512];
@@ -359,16 +360,20 @@ static int micro_batch(trainer *t, float grad_scale, double *loss) {
 
 /* fp16: unscale the gradient, or skip the step on overflow (torch GradScaler:
  * halve the scale on overflow, double it after 2000 good steps).  Returns 1
- * to skip. */
+ * to skip, -1 after 30 overflows in a row. */
 static int fp16_unscale(trainer *t, double *norm) {
   float *g = rdt_model_grads(t->m);
   if (!isfinite(*norm)) {
     t->loss_scale *= 0.5;
     t->scale_good = 0;
+    if (++t->scale_skips > 30)
+      return rdt_fail("step %lld: 30 fp16 overflows in a row (loss scale %g); stopping without saving",
+                      (long long)t->st.global_step + 1, t->loss_scale);
     rdt_warn("step %lld: fp16 gradient overflow, step skipped, loss scale now %g",
              (long long)t->st.global_step + 1, t->loss_scale);
     return 1;
   }
+  t->scale_skips = 0;
   *norm /= t->loss_scale;
   k_scale_f32(t->b, g, rdt_model_numel(t->m), (float)(1.0 / t->loss_scale));
   if (++t->scale_good == 2000) t->loss_scale *= 2.0, t->scale_good = 0;
@@ -392,6 +397,7 @@ static int train_step(trainer *t, step_result *r) {
   r->loss = loss / (double)(A * t->d->world);
   r->grad_norm = rdt_grad_norm(t->b, grads, n);
   r->skipped = t->fp16 ? fp16_unscale(t, &r->grad_norm) : 0;
+  if (r->skipped < 0) return -1;
   if (!r->skipped && (!isfinite(r->loss) || !isfinite(r->grad_norm))) {
     double bad = isfinite(r->loss) ? r->grad_norm : r->loss;
     char *last = rdt_ckpt_latest(o->output_dir);
