@@ -2,6 +2,7 @@
 #include "sim/render.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,7 @@ struct sim_renderer {
   OSMesaContext osm;
   EGLContext eglc;
   unsigned char *osm_buf;
-  int size, fast;
+  int size, fast, cull;
   mjrContext con;
   mjvScene scn;
   mjvOption opt;
@@ -158,6 +159,7 @@ sim_renderer *sim_renderer_new(mjModel *m, int size, int fast) {
   r->thread = pthread_self();
   r->size = size;
   r->fast = fast;
+  r->cull = 1;
   if (sim_gl.egl) {
     r->eglc = sim_gl.egl_create_context(sim_gl.display, sim_gl.config, EGL_NO_CONTEXT, NULL);
     if (r->eglc == EGL_NO_CONTEXT) {
@@ -219,6 +221,52 @@ void sim_renderer_free(sim_renderer *r) {
   free(r);
 }
 
+/* Drop geoms whose bounding sphere lies outside the view frustum.  Their
+ * triangles would be clipped away entirely, so the image is unchanged;
+ * software GL then skips transforming and lighting their vertices, the
+ * dominant cost here (the Panda's visual meshes alone have ~100k faces).
+ * Not done when something could show off-screen geoms: a shadow-casting light
+ * or a reflective plane/box (MuJoCo then draws the mirrored scene). */
+static void sim_cull(const mjModel *m, mjvScene *scn, int width, int height) {
+  for (int i = 0; i < scn->nlight; i++)
+    if (scn->lights[i].castshadow) return;
+  for (int i = 0; i < scn->ngeom; i++) {
+    const mjvGeom *g = scn->geoms + i;
+    if ((g->type == mjGEOM_PLANE || g->type == mjGEOM_BOX) && g->reflectance > 0) return;
+  }
+  mjvGLCamera cam = mjv_averageCamera(scn->camera, scn->camera + 1);
+  double f[3], u[3], r[3];
+  for (int i = 0; i < 3; i++) f[i] = cam.forward[i], u[i] = cam.up[i];
+  mju_cross(r, f, u);
+  mju_normalize3(r);
+  double hw = 0.5 * (double)width / height * (cam.frustum_top - cam.frustum_bottom);
+  double n = cam.frustum_near;
+  /* plane slopes: x/z in [sl, sr], y/z in [sb, st] at depth z */
+  double sl = (cam.frustum_center - hw) / n, sr = (cam.frustum_center + hw) / n;
+  double sb = cam.frustum_bottom / n, st = cam.frustum_top / n;
+  int kept = 0;
+  for (int i = 0; i < scn->ngeom; i++) {
+    mjvGeom *g = scn->geoms + i;
+    int keep = 1;
+    if (g->objtype == mjOBJ_GEOM && g->objid >= 0 && g->type != mjGEOM_PLANE) {
+      double rad = m->geom_rbound[g->objid];
+      if (rad > 0) {
+        rad = rad * 1.01 + 0.01;
+        double d[3] = {g->pos[0] - cam.pos[0], g->pos[1] - cam.pos[1], g->pos[2] - cam.pos[2]};
+        double z = mju_dot3(d, f), x = mju_dot3(d, r), y = mju_dot3(d, u);
+        keep = z > n - rad && z < cam.frustum_far + rad && (x - sr * z) < rad * sqrt(1 + sr * sr) &&
+               (sl * z - x) < rad * sqrt(1 + sl * sl) && (y - st * z) < rad * sqrt(1 + st * st) &&
+               (sb * z - y) < rad * sqrt(1 + sb * sb);
+      }
+    }
+    if (keep) scn->geoms[kept++] = *g;
+  }
+  scn->ngeom = kept;
+}
+
+/* Turn frustum culling on or off (for tests that compare images). */
+void sim_renderer_set_culling(sim_renderer *r, int on) { r->cull = on; }
+
 /* Render one camera into rgb. */
 int sim_renderer_draw(sim_renderer *r, const mjModel *m, mjData *d, int cam, int size, uint8_t *rgb) {
   RDT_CHECK(size > 0 && size <= r->size, "render: size %d exceeds the renderer's %d", size, r->size);
@@ -226,6 +274,7 @@ int sim_renderer_draw(sim_renderer *r, const mjModel *m, mjData *d, int cam, int
   if (sim_renderer_current(r)) return -1;
   r->cam.fixedcamid = cam;
   mjv_updateScene(m, d, &r->opt, &r->pert, &r->cam, mjCAT_ALL, &r->scn);
+  if (r->cull) sim_cull(m, &r->scn, size, size);
   mjrRect viewport = {0, 0, size, size};
   mjr_render(viewport, &r->scn, &r->con);
   mjr_readPixels(rgb, NULL, viewport, &r->con);

@@ -30,6 +30,10 @@ void sim_renderer_free(sim_renderer *r);
  * bottom row first).  Must be called from the creating thread.  0 or -1. */
 int sim_renderer_draw(sim_renderer *r, const mjModel *m, mjData *d, int cam, int size, uint8_t *rgb);
 
+/* Frustum culling of geoms outside the camera's view (default on; the
+ * image is unchanged, see render.c). */
+void sim_renderer_set_culling(sim_renderer *r, int on);
+
 /* "osmesa" or "egl": the backend this process uses (loads it on first call);
  * NULL + rdt_error() if none loads. */
 const char *sim_gl_backend(void);

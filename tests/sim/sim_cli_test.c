@@ -12,10 +12,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/error.h"
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/torchzip.h"
 #include "sim/env.h"
+#include "sim/env_internal.h"
+#include "sim/render.h"
 #include "test.h"
 
 /* Run a shell command; capture stdout and stderr; return the exit status. */
@@ -155,6 +158,43 @@ static void t_render(void) {
   free(img[0]), free(img[1]);
 }
 
+/* Env observations carry both camera images when asked; frustum culling in
+ * the renderer leaves every pixel unchanged (software GL, same thread). */
+static void t_env_images_and_culling(void) {
+  setenv("RDT_GL", "osmesa", 1);
+  sim_config c;
+  sim_config_default(&c);
+  c.libero_root = test_libero_root();
+  c.robosuite_assets = test_robosuite_assets();
+  c.image_size = 64;
+  sim_env *e = sim_env_open(&c, sim_task_find("LIVING_ROOM_SCENE1_pick_up_the_ketchup_and_put_it_in_the_basket"));
+  CHECK_MSG(e, "%s", rdt_error());
+  if (!e) return;
+  CHECK(sim_env_reset(e, 0, SIM_OBS_IMAGES) == 0);
+  const sim_obs *o = sim_env_obs(e);
+  CHECK(o->agentview && o->eye_in_hand && o->image_size == 64);
+  if (o->agentview && o->eye_in_hand) {
+    CHECK(distinct_values(o->agentview, 64 * 64) > 20 && distinct_values(o->eye_in_hand, 64 * 64) > 5);
+    CHECK(differ(o->agentview, o->eye_in_hand, 64 * 64) > 0.2);
+  }
+  const double noop[SIM_ACTION_DIM] = {0, 0, 0, 0, 0, 0, -1};
+  CHECK(sim_env_step(e, noop, 0) == 0 && !sim_env_obs(e)->agentview);  /* rendered only when asked */
+  const sim_scene *s = sim_env_scene(e);
+  sim_renderer *r = sim_renderer_new(s->m, 64, 0);
+  CHECK(r != NULL);
+  uint8_t a[64 * 64 * 3], b[64 * 64 * 3];
+  int cams[3] = {s->cam_agentview, s->cam_eye, mj_name2id(s->m, mjOBJ_CAMERA, "frontview")};
+  for (int i = 0; r && i < 3; i++) {
+    sim_renderer_set_culling(r, 0);
+    CHECK(sim_renderer_draw(r, s->m, sim_env_data(e), cams[i], 64, a) == 0);
+    sim_renderer_set_culling(r, 1);
+    CHECK(sim_renderer_draw(r, s->m, sim_env_data(e), cams[i], 64, b) == 0);
+    CHECK_MSG(!memcmp(a, b, sizeof a), "camera %d differs with culling", cams[i]);
+  }
+  sim_renderer_free(r);
+  sim_env_close(e);
+}
+
 /* ------------------------------------------------------------------ errors */
 
 /* A scratch LIBERO root: symlinks to the real data except the replaced files. */
@@ -249,5 +289,6 @@ int main(void) {
   RUN(t_error_truncated_init);
   RUN(t_error_collision_mesh);
   RUN(t_render);
+  RUN(t_env_images_and_culling);
   return test_done();
 }
