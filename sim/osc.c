@@ -73,10 +73,12 @@ static void la_pinv_sym(double *out, const double *A, int n) {
   memcpy(a, A, sizeof(double) * n * n);
   for (int i = 0; i < n * n; i++) v[i] = (i / n == i % n);
   for (int sweep = 0; sweep < 60; sweep++) {
-    double off = 0;
-    for (int i = 0; i < n; i++)
+    double off = 0, diag = 0;
+    for (int i = 0; i < n; i++) {
+      diag += a[i * n + i] * a[i * n + i];
       for (int j = i + 1; j < n; j++) off += a[i * n + j] * a[i * n + j];
-    if (off < 1e-300) break;
+    }
+    if (off <= 1e-36 * diag) break;  /* off-diagonal below 1e-18 of the diagonal: converged in double */
     for (int p = 0; p < n; p++)
       for (int q = p + 1; q < n; q++) {
         double apq = a[p * n + q];
