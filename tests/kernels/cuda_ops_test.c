@@ -373,7 +373,7 @@ static void t_attention(void) {
       {1, 40, 45, 2, 72, 0, 1},    /* SigLIP head dim, with a bias */
       {2, 9, 1000, 2, 128, 1, 0},  /* long keys, hd 128 */
       {1, 67, 4374, 2, 64, 0, 0},  /* image cross-attention length */
-      {1, 1, 1, 1, 32, 0, 0},      /* one query, one key */
+      {1, 1, 3, 1, 32, 0, 0},      /* one query, three keys (with one key every gradient but dv is 0) */
       {3, 33, 31, 2, 64, 0, 1},    /* T5-style bias, odd sizes */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_attention(cases[i]);
