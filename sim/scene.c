@@ -89,7 +89,8 @@ static char *sim_abspath(const char *path) {
   size_t n = strlen(joined);
   char **parts = rdt_malloc((n + 1) * sizeof *parts);
   int np = 0;
-  for (char *tok = strtok(joined, "/"); tok; tok = strtok(NULL, "/")) {
+  char *save = NULL;
+  for (char *tok = strtok_r(joined, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
     if (!strcmp(tok, ".")) continue;
     if (!strcmp(tok, "..")) {
       if (np) np--;

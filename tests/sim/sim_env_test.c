@@ -4,6 +4,7 @@
  * build states by hand (teleport an object, move a joint across LIBERO's
  * threshold) and check success flips from false to true. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,56 @@ static void t_deterministic(void) {
   CHECK(!memcmp(a, b, sizeof(double) * n));
   free(a), free(b);
   sim_env_close(e);
+}
+
+/* Two envs stepped and rendered in two threads at once (each creates its GL
+ * context in its own thread) give the same states and images as one env run
+ * alone: envs share nothing. */
+typedef struct {
+  const char *task;
+  int render;
+  double *state;
+  int n;
+  uint8_t img[32 * 32 * 3];
+} thread_job;
+
+static void *thread_run(void *arg) {
+  thread_job *j = arg;
+  sim_config c;
+  sim_config_default(&c);
+  c.libero_root = test_libero_root();
+  c.robosuite_assets = test_robosuite_assets();
+  c.image_size = 32;
+  c.physics_only = !j->render;
+  sim_env *e = sim_env_open(&c, sim_task_find(j->task));
+  if (!e) return NULL;
+  const double act[SIM_ACTION_DIM] = {0.2, 0.1, -0.3, 0, 0.1, 0, 1};
+  sim_env_reset(e, 1, 0);
+  for (int k = 0; k < 8; k++) sim_env_step(e, act, j->render && k == 7 ? SIM_OBS_IMAGES : 0);
+  j->n = sim_env_info(e)->init_state_width;
+  j->state = malloc(sizeof(double) * j->n);
+  sim_env_get_state(e, j->state, j->n);
+  if (j->render && sim_env_obs(e)->agentview) memcpy(j->img, sim_env_obs(e)->agentview, sizeof j->img);
+  sim_env_close(e);
+  return NULL;
+}
+
+static void t_threads(void) {
+  setenv("RDT_GL", "osmesa", 1);
+  thread_job alone = {"KITCHEN_SCENE3_turn_on_the_stove", 1, NULL, 0, {0}};
+  thread_run(&alone);
+  thread_job jobs[2] = {{"KITCHEN_SCENE3_turn_on_the_stove", 1, NULL, 0, {0}},
+                        {"LIVING_ROOM_SCENE2_pick_up_the_butter_and_put_it_in_the_basket", 0, NULL, 0, {0}}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, thread_run, &jobs[i]);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  CHECK(alone.state && jobs[0].state && jobs[1].state && alone.n == jobs[0].n);
+  if (alone.state && jobs[0].state) CHECK(!memcmp(alone.state, jobs[0].state, sizeof(double) * alone.n));
+  CHECK(!memcmp(alone.img, jobs[0].img, sizeof alone.img));
+  int lit = 0;
+  for (size_t i = 0; i < sizeof alone.img; i++) lit |= alone.img[i] != alone.img[0];
+  CHECK(lit);
+  free(alone.state), free(jobs[0].state), free(jobs[1].state);
 }
 
 /* ------------------------------------------------------------------ predicates */
@@ -249,6 +300,7 @@ int main(void) {
   RUN(t_osc_hold);
   RUN(t_gripper);
   RUN(t_deterministic);
+  RUN(t_threads);
   RUN(t_pred_on_object);
   RUN(t_pred_on_site);
   RUN(t_pred_on_zone);
