@@ -18,7 +18,7 @@
 
 typedef struct {
   const char *config, *pretrained, *text_encoder, *vision_encoder, *precomp_lang_embed, *benchmark;
-  const char *video_output_dir, *output, *device, *precision, *libero_root, *robosuite_assets;
+  const char *video_output_dir, *output, *device, *precision, *libero_root, *robosuite_assets, *policy_batch;
   int64_t num_tasks, num_trials, max_steps, num_steps_wait, exec_horizon, videos_per_task, image_size, seed,
       workers, threads;
   int record_video, resume, merge, fast_render;
@@ -79,6 +79,7 @@ static int check_args(const eval_args *a) {
   RDT_CHECK(a->image_size >= 16 && a->image_size <= 1024, "--image_size must be in 16..1024");
   RDT_CHECK(a->workers >= 1 && a->workers <= 256, "--workers must be in 1..256");
   RDT_CHECK(a->threads >= 0, "--threads must be >= 0");
+  RDT_CHECK(eval_batch_mode_parse(a->policy_batch) >= 0, "--policy_batch must be auto, batch or rows");
   return 0;
 }
 
@@ -154,8 +155,9 @@ static char *run_json(const eval_args *a, const eval_policy *p, const int *tasks
   jw_key(&w, "record_video"), jw_bool(&w, a->record_video);
   key_str(&w, "video_output_dir", a->record_video ? a->video_output_dir : NULL);
   jw_key(&w, "episodes_from_earlier_runs"), jw_int(&w, resumed);
+  key_str(&w, "policy_batch", a->policy_batch);
   jw_key(&w, "model_calls"), jw_int(&w, p ? eval_policy_calls(p) : 0);
-  jw_key(&w, "mean_batch"), jw_num(&w, p && eval_policy_calls(p) ? (double)eval_policy_rows(p) / eval_policy_calls(p) : 0);
+  jw_key(&w, "model_rows"), jw_int(&w, p ? eval_policy_rows(p) : 0);
   jw_key(&w, "wall_s"), jw_num(&w, wall);
   jw_obj_end(&w);
   return jw_finish(&w);
@@ -232,8 +234,8 @@ static int resume_from(eval_results *r, const char *json, const char *settings, 
 /* Open the policy and encode the planned tasks' instructions. */
 static eval_policy *open_policy(const eval_args *a, const rdt_config *cfg, const int *tasks, int ntasks,
                                 int *instruction) {
-  eval_policy_opts po = {a->pretrained, a->text_encoder, a->vision_encoder, a->precomp_lang_embed,
-                         a->device, (int)a->threads, a->precision};
+  eval_policy_opts po = {a->pretrained, a->text_encoder, a->vision_encoder, a->precomp_lang_embed, a->device,
+                         (int)a->threads, a->precision, (eval_batch_mode)eval_batch_mode_parse(a->policy_batch)};
   eval_policy *p = eval_policy_open(cfg, &po);
   if (!p) return NULL;
   const char **text = rdt_malloc((size_t)ntasks * sizeof *text);
@@ -300,10 +302,7 @@ static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrid
     rc = eval_run(&ro, jobs, njobs);
     rdt_progress_end(&s.bar);
   }
-  if (rc == 0 || res.n > 0) {
-    int wrc = save(&s);
-    if (rc == 0) rc = wrc;
-  }
+  if (rc == 0) rc = save(&s);   /* (after a failure, the file of the last episode stays) */
   if (rc == 0) {
     eval_results_print(&res, stdout);
     rdt_info("eval: results in %s and %s", json, csv);
@@ -344,6 +343,8 @@ int rdt_cmd_eval(int argc, char **argv) {
     {"device", RDT_FLAG_STR, &a.device, "cpu", "cpu, cuda or cuda:N"},
     {"threads", RDT_FLAG_INT, &a.threads, "0", "CPU threads of the model (0: all cores)"},
     {"mixed_precision", RDT_FLAG_STR, &a.precision, "bf16", "CUDA activations: bf16 or no"},
+    {"policy_batch", RDT_FLAG_STR, &a.policy_batch, "auto", "waiting queries: batch (one model call), rows (one "
+     "at a time: bit-identical for any --workers) or auto (rows on cpu, batch on cuda)"},
     {"libero_root", RDT_FLAG_STR, &a.libero_root, NULL, "LIBERO package folder (default: sim.libero_root of "
      "--config, then $RDT_LIBERO_ROOT)"},
     {"robosuite_assets", RDT_FLAG_STR, &a.robosuite_assets, NULL, "robosuite models/assets folder (default: "

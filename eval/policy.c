@@ -31,13 +31,14 @@ struct eval_policy {
   t5 *text;
   char *lang_dir;
   int encoder_size;
+  int rows;              /* 1: requests answered one at a time (EVAL_BATCH_ROWS) */
   lang_entry *lang;
   int nlang, lang_len;   /* instructions and the padded length of every query */
   /* batch buffers, grown to the largest batch */
   int cap;
   float *images, *img_tokens, *lang_tokens, *state, *amask, *freqs, *noise, *chunks;
   uint8_t *lang_mask;
-  int64_t calls, rows;
+  int64_t ncalls, nrows;
   char describe[512];
 };
 
@@ -102,6 +103,7 @@ static int open_model(eval_policy *p, const rdt_config *cfg, const eval_policy_o
   int rc = rdt_model_load(p->model, st, NULL);
   rdt_st_close(st);
   if (rc != 0) return rdt_fail_ctx("the checkpoint does not fit the model config");
+  p->rows = o->batch == EVAL_BATCH_ROWS || (o->batch == EVAL_BATCH_AUTO && k_kind_of(p->b) == K_CPU);
   return 0;
 }
 
@@ -151,9 +153,10 @@ static int open_encoders(eval_policy *p, const rdt_config *cfg, const eval_polic
     return -1;
   }
   if (eval_obs_map_init(&p->map, cfg, p->encoder_size) != 0) return -1;
-  snprintf(p->describe, sizeof p->describe, "%s, %s%s", k_name(p->b),
+  snprintf(p->describe, sizeof p->describe, "%s, %s%s, %s", k_name(p->b),
            p->tiny_vision ? "tiny test-only encoders" : "SigLIP",
-           p->lang_dir ? " + precomputed language embeddings" : p->text ? " + T5" : "");
+           p->lang_dir ? " + precomputed language embeddings" : p->text ? " + T5" : "",
+           p->rows ? "queries answered one at a time" : "queries batched");
   return 0;
 }
 
@@ -186,8 +189,15 @@ const eval_obs_map *eval_policy_obs_map(const eval_policy *p) { return &p->map; 
 const rdt_model_config *eval_policy_model_config(const eval_policy *p) { return &p->mc; }
 const char *eval_policy_weights(const eval_policy *p) { return p->weights; }
 const char *eval_policy_describe(const eval_policy *p) { return p->describe; }
-int64_t eval_policy_calls(const eval_policy *p) { return p->calls; }
-int64_t eval_policy_rows(const eval_policy *p) { return p->rows; }
+int64_t eval_policy_calls(const eval_policy *p) { return p->ncalls; }
+int64_t eval_policy_rows(const eval_policy *p) { return p->nrows; }
+
+int eval_batch_mode_parse(const char *s) {
+  static const char *names[] = {"auto", "batch", "rows"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) return i;
+  return -1;
+}
 
 /* ================================================================ language */
 
@@ -305,26 +315,34 @@ static void fill_row(eval_policy *p, int i, const eval_request *r) {
   memcpy(p->noise + (size_t)i * chunk_floats(p), r->noise, chunk_floats(p) * sizeof(float));
 }
 
+/* Encode and sample rows [0, n) of the batch buffers in one call. */
+static int run_batch(eval_policy *p, int n) {
+  if (p->tiny_vision)
+    rdt_tiny_vision_encode(p->tiny_vision, p->images, n * RDT_NUM_IMAGES, p->img_tokens);
+  else
+    siglip_encode(p->vision, p->images, n * RDT_NUM_IMAGES, p->img_tokens);
+  rdt_batch in = {.B = n, .L = p->lang_len, .lang_tokens = p->lang_tokens, .lang_mask = p->lang_mask,
+                  .img_tokens = p->img_tokens, .state_tokens = p->state, .action_mask = p->amask,
+                  .ctrl_freqs = p->freqs};
+  if (rdt_model_sample(p->model, &in, p->noise, p->chunks) != 0) return -1;
+  p->ncalls++;
+  p->nrows += n;
+  return 0;
+}
+
 int eval_policy_run(eval_policy *p, eval_request *const *r, int n) {
   RDT_CHECK(n >= 1 && p->nlang > 0, "eval_policy_run: no requests or no instructions");
   RDT_CHECK(p->mc.state_token_dim == RDT_UNI_DIM && p->mc.img_history_size == RDT_IMG_HISTORY &&
             p->mc.num_cameras == RDT_NUM_CAMERAS,
             "the model config must use the 128-dim unified vector, 2 history frames and 3 cameras");
-  reserve_batch(p, n);
-  for (int i = 0; i < n; i++) fill_row(p, i, r[i]);
-  int images = n * RDT_NUM_IMAGES;
-  if (p->tiny_vision)
-    rdt_tiny_vision_encode(p->tiny_vision, p->images, images, p->img_tokens);
-  else
-    siglip_encode(p->vision, p->images, images, p->img_tokens);
-  rdt_batch in = {.B = n, .L = p->lang_len, .lang_tokens = p->lang_tokens, .lang_mask = p->lang_mask,
-                  .img_tokens = p->img_tokens, .state_tokens = p->state, .action_mask = p->amask,
-                  .ctrl_freqs = p->freqs};
-  if (rdt_model_sample(p->model, &in, p->noise, p->chunks) != 0) return -1;
-  for (int i = 0; i < n; i++)
-    memcpy(r[i]->chunk, p->chunks + (size_t)i * chunk_floats(p), chunk_floats(p) * sizeof(float));
-  p->calls++;
-  p->rows += n;
+  int per = p->rows ? 1 : n;
+  reserve_batch(p, per);
+  for (int first = 0; first < n; first += per) {
+    for (int i = 0; i < per; i++) fill_row(p, i, r[first + i]);
+    if (run_batch(p, per) != 0) return -1;
+    for (int i = 0; i < per; i++)
+      memcpy(r[first + i]->chunk, p->chunks + (size_t)i * chunk_floats(p), chunk_floats(p) * sizeof(float));
+  }
   return 0;
 }
 

@@ -11,10 +11,23 @@
  * One query of one environment is an eval_request: prepared on the worker
  * thread that owns the environment (image preprocessing, diffusion noise drawn
  * from the episode's own generator), then answered together with the other
- * waiting requests by ONE eval_policy_run call (batch B = number of requests).
- * Every request is padded to the same language length (the longest
- * instruction of the run, with a mask), so a row's result does not depend on
- * which other rows share its batch.
+ * waiting requests by one eval_policy_run call.  Every request is padded to
+ * the same language length (the longest instruction of the run, with a mask).
+ *
+ * Batching (eval_policy_opts.batch):
+ *   EVAL_BATCH_ONE   the requests go through the vision encoder and the
+ *                    sampler as ONE batch (B = number of requests): the fast
+ *                    path on a GPU.  Rows are independent in exact arithmetic,
+ *                    but GEMM libraries round a row differently depending on
+ *                    the batch size (OpenBLAS small-matrix kernels, cuBLAS
+ *                    algorithm choice), so results agree with B = 1 only to
+ *                    float rounding;
+ *   EVAL_BATCH_ROWS  each request is run alone (B = 1), one after another:
+ *                    a row's result never depends on what else was waiting,
+ *                    so an evaluation gives bit-identical episodes for any
+ *                    number of workers;
+ *   EVAL_BATCH_AUTO  ROWS on the CPU backend (its kernels are multi-threaded
+ *                    within one row; batching gains little), ONE on CUDA.
  *
  *   eval_policy *p = eval_policy_open(cfg, &opts);      // model, strict weights, encoders
  *   eval_policy_instructions(p, texts, n);               // encode once
@@ -54,6 +67,11 @@ void eval_raw_obs(const sim_obs *o, const uint8_t *const cur[RDT_RAW_CAMERAS],
                   const uint8_t *const prev[RDT_RAW_CAMERAS], int size, rdt_raw_obs *out);
 
 /* ---------------------------------------------------------------- the policy */
+typedef enum { EVAL_BATCH_AUTO, EVAL_BATCH_ONE, EVAL_BATCH_ROWS } eval_batch_mode;
+
+/* "auto", "batch", "rows" -> the mode, or -1. */
+int eval_batch_mode_parse(const char *s);
+
 typedef struct {
   const char *pretrained;          /* weights file, or a checkpoint folder (its ema/model.safetensors) */
   const char *text_encoder;        /* T5 folder, or NULL */
@@ -62,6 +80,7 @@ typedef struct {
   const char *device;              /* "cpu", "cuda", "cuda:N" */
   int threads;                     /* CPU threads (0 = all cores) */
   const char *precision;           /* CUDA activations: "bf16" or "no" */
+  eval_batch_mode batch;           /* how waiting requests share model calls */
 } eval_policy_opts;
 
 typedef struct eval_policy eval_policy;
@@ -88,7 +107,7 @@ const eval_obs_map *eval_policy_obs_map(const eval_policy *p);
 const rdt_model_config *eval_policy_model_config(const eval_policy *p);
 const char *eval_policy_weights(const eval_policy *p);     /* the resolved weights path */
 const char *eval_policy_describe(const eval_policy *p);    /* backend and encoders, one line */
-/* Model calls and rows answered so far (rows / calls = mean batch). */
+/* Model calls (rdt_model_sample) and rows answered so far. */
 int64_t eval_policy_calls(const eval_policy *p);
 int64_t eval_policy_rows(const eval_policy *p);
 
@@ -107,8 +126,9 @@ void eval_request_free(eval_request *r);
  * action_dim standard normals, in order) from rng.  Thread-safe.  0 or -1. */
 int eval_policy_prepare(const eval_policy *p, const rdt_raw_obs *o, int instruction, rdt_rng *rng,
                         eval_request *r);
-/* Answer n prepared requests with one model call (vision encoder on all their
- * images, then the sampler).  One thread at a time.  0 or -1. */
+/* Answer n prepared requests: vision encoder on their images, then the
+ * sampler, as one batch or row by row (the policy's batch mode).  One thread
+ * at a time.  0 or -1. */
 int eval_policy_run(eval_policy *p, eval_request *const *r, int n);
 /* Chunk element k of an answered request as a LIBERO action; cur is the
  * observation the action is taken from (used by absolute formats). */

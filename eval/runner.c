@@ -187,10 +187,9 @@ typedef struct {
   pthread_cond_t work, done;
   eval_policy *policy;
   int live;                 /* workers not finished */
-  int pending;
-  eval_request **req;       /* [workers] */
-  uint64_t round;           /* batches answered */
-  int result;               /* of the last batch */
+  int pending;              /* requests waiting */
+  eval_request **req;       /* [workers] the waiting requests */
+  int **status;             /* [workers] where each one's answer status goes (1 while waiting) */
   int stop;                 /* a fatal error: no more batches */
   char error[1024];         /* the first fatal error */
 } broker;
@@ -204,20 +203,20 @@ static void broker_fail(broker *b) {
   pthread_mutex_unlock(&b->mu);
 }
 
-/* Submit a prepared request and wait for its answer; 0 or -1. */
+/* Submit a prepared request and wait for its answer (the model thread always
+ * gives one, -1 when the run stops); 0 or -1. */
 static int broker_ask(broker *b, eval_request *r) {
+  int status = -1;
   pthread_mutex_lock(&b->mu);
-  if (b->stop) {
-    pthread_mutex_unlock(&b->mu);
-    return rdt_fail("stopped");
+  if (!b->stop) {
+    status = 1;
+    b->req[b->pending] = r;
+    b->status[b->pending++] = &status;
+    pthread_cond_signal(&b->work);
+    while (status == 1) pthread_cond_wait(&b->done, &b->mu);
   }
-  b->req[b->pending++] = r;
-  uint64_t mine = b->round;
-  pthread_cond_signal(&b->work);
-  while (b->round == mine && !b->stop) pthread_cond_wait(&b->done, &b->mu);
-  int rc = b->round != mine ? b->result : -1;
   pthread_mutex_unlock(&b->mu);
-  return rc == 0 ? 0 : rdt_fail("the policy failed");
+  return status == 0 ? 0 : rdt_fail("the evaluation stopped");
 }
 
 /* A worker is done for good. */
@@ -228,22 +227,30 @@ static void broker_leave(broker *b) {
   pthread_mutex_unlock(&b->mu);
 }
 
-/* The model thread: answer a batch whenever every live worker waits. */
-static void broker_serve(broker *b) {
+/* The model thread: answer the waiting requests whenever every live worker waits. */
+static void broker_serve(broker *b, int workers) {
+  eval_request **req = rdt_malloc((size_t)workers * sizeof *req);
+  int **status = rdt_malloc((size_t)workers * sizeof *status);
   pthread_mutex_lock(&b->mu);
   for (;;) {
     while (!b->stop && b->live > 0 && (b->pending == 0 || b->pending < b->live)) pthread_cond_wait(&b->work, &b->mu);
     if (b->stop || b->live == 0) break;
     int n = b->pending;
+    memcpy(req, b->req, (size_t)n * sizeof *req);
+    memcpy(status, b->status, (size_t)n * sizeof *status);
+    b->pending = 0;
     pthread_mutex_unlock(&b->mu);
-    int rc = eval_policy_run(b->policy, b->req, n);
+    int rc = eval_policy_run(b->policy, req, n);
     if (rc != 0) broker_fail(b);
     pthread_mutex_lock(&b->mu);
-    b->result = rc, b->pending = 0, b->round++;
+    for (int i = 0; i < n; i++) *status[i] = rc;
     pthread_cond_broadcast(&b->done);
   }
+  for (int i = 0; i < b->pending; i++) *b->status[i] = -1;   /* stopped: nobody waits for ever */
+  b->pending = 0;
   pthread_cond_broadcast(&b->done);
   pthread_mutex_unlock(&b->mu);
+  free(req), free(status);
 }
 
 /* ================================================================ workers */
@@ -342,6 +349,7 @@ int eval_run(const eval_run_opts *o, const eval_job *jobs, int njobs) {
   pthread_cond_init(&s.b.done, NULL);
   s.b.policy = o->policy;
   s.b.req = rdt_calloc((size_t)W, sizeof *s.b.req);
+  s.b.status = rdt_calloc((size_t)W, sizeof *s.b.status);
   s.b.live = W;
   pthread_t *t = rdt_calloc((size_t)W, sizeof *t);
   int started = 0;
@@ -356,10 +364,10 @@ int eval_run(const eval_run_opts *o, const eval_job *jobs, int njobs) {
     rdt_fail("cannot start a worker thread");
     broker_fail(&s.b);
   }
-  broker_serve(&s.b);
+  broker_serve(&s.b, W);
   for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
   int rc = s.b.stop ? rdt_fail("%s", s.b.error) : 0;
-  free(t), free(s.b.req);
+  free(t), free(s.b.req), free(s.b.status);
   pthread_mutex_destroy(&s.b.mu);
   pthread_mutex_destroy(&s.report);
   pthread_cond_destroy(&s.b.work);
