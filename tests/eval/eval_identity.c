@@ -108,7 +108,7 @@ static void t_identity(void) {
   write_demo(path, &r);
 
   rdt_config *cfg = rdt_config_load(fx_tiny_yaml());
-  eval_policy_opts po = {ckpt, NULL, NULL, NULL, "cpu", 1, "bf16"};
+  eval_policy_opts po = {ckpt, NULL, NULL, NULL, "cpu", 1, "bf16", EVAL_BATCH_AUTO};
   eval_policy *p = cfg ? eval_policy_open(cfg, &po) : NULL;
   CHECK_MSG(p != NULL, "%s", rdt_error());
   const char *instr = sim_task_instruction(TASK);
