@@ -4,8 +4,9 @@
  * with one mj_step1/mj_step2 pair per substep: upstream calls mj_forward
  * (env), mj_forward again (controller update), sets ctrl, then mj_step, whose
  * own forward recomputes the same position/velocity stage; mj_step1 computes
- * that stage once, the controller reads it, mj_step2 finishes the step.  The
- * data after each substep is the same as upstream's.
+ * that stage once, the two forwards' constraint solves are repeated (they set
+ * the warm start), the controller reads, mj_step2 finishes the step.  The data
+ * after each substep is bit-identical to upstream's order (tested).
  */
 #include "sim/env.h"
 #include "sim/env_internal.h"
@@ -38,8 +39,8 @@ struct sim_env {
   mjData *d;
   pred_atom *goal;
   int ngoal;
-  osc ctl;
-  double goal0_pos[3], goal0_mat[9];  /* the controller robosuite builds at reset */
+  osc ctl, ctl0;                      /* controller, and the one robosuite builds at reset */
+  int ctl_fresh;                      /* its first update() is skipped (new_update False) */
   double *init_states;                /* rows x width */
   float *site_alpha0;                 /* site alphas after compiling, restored at reset */
   sim_obs obs;
@@ -137,7 +138,11 @@ static int sim_take_init(sim_env *e, rdt_tensor *t) {
 
 /* ------------------------------------------------------------------ open / close */
 
-/* The controller robosuite builds at reset: robot at init_qpos, goal = its grip-site pose. */
+/* The controller robosuite builds at reset (Robot.reset -> _load_controller):
+ * the fresh model with the arm at init_qpos, mj_forward, update(); goal = that
+ * grip-site pose, nullspace target init_qpos.  Its cached state (pose,
+ * Jacobians, mass matrix, zero velocities) is what the first substep of the
+ * first step uses, since update() then finds new_update False. */
 static void sim_controller_at_reset(sim_env *e) {
   sim_scene *s = e->scene;
   mj_resetData(e->m, e->d);
@@ -145,8 +150,7 @@ static void sim_controller_at_reset(sim_env *e) {
   mj_forward(e->m, e->d);
   osc_update(&e->ctl, e->m, e->d);
   osc_reset(&e->ctl, s->init_qpos);
-  memcpy(e->goal0_pos, e->ctl.goal_pos, sizeof e->goal0_pos);
-  memcpy(e->goal0_mat, e->ctl.goal_mat, sizeof e->goal0_mat);
+  e->ctl0 = e->ctl;
 }
 
 sim_env *sim_env_open(const sim_config *cfg, int task_index) {
@@ -310,9 +314,10 @@ int sim_env_reset(sim_env *e, int k, int flags) {
   mj_resetData(e->m, e->d);
   memset(e->warned, 0, sizeof e->warned);
   for (int i = 0; i < e->m->nsite; i++) e->m->site_rgba[4 * i + 3] = e->site_alpha0[i];
-  osc_reset(&e->ctl, e->scene->init_qpos);
-  memcpy(e->ctl.goal_pos, e->goal0_pos, sizeof e->goal0_pos);
-  memcpy(e->ctl.goal_mat, e->goal0_mat, sizeof e->goal0_mat);
+  double *scratch = e->ctl.scratch;
+  e->ctl = e->ctl0;
+  e->ctl.scratch = scratch;
+  e->ctl_fresh = 1;
   e->steps = 0;
   /* reset(): observables reset and force-updated; set_init_state(): state,
    * forward, success, _post_process, forced update */
@@ -348,8 +353,14 @@ int sim_env_step(sim_env *e, const double action[SIM_ACTION_DIM], int flags) {
   mjData *d = e->d;
   osc *c = &e->ctl;
   for (int k = 0; k < SIM_SUBSTEPS; k++) {
+    /* upstream: mj_forward (env), mj_forward (controller update, skipped right
+     * after reset), controller, mj_step.  The position/velocity stages are the
+     * same each time, so they run once; the constraint solve is repeated,
+     * because every forward saves its result as the next solve's warm start. */
     mj_step1(m, d);
-    osc_update(c, m, d);
+    for (int r = 0; r < (e->ctl_fresh ? 1 : 2); r++) mj_forwardSkip(m, d, mjSTAGE_VEL, 1);
+    if (!e->ctl_fresh) osc_update(c, m, d);
+    e->ctl_fresh = 0;
     if (k == 0) osc_set_goal(c, action);
     osc_torques(c, m, d);
     osc_gripper(c, m, d, action[6]);

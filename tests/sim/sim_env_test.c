@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/osc.h"
 #include "sim_helpers.h"
 
 /* ------------------------------------------------------------------ controller */
@@ -96,6 +97,62 @@ static void t_deterministic(void) {
     sim_env_get_state(e, run ? b : a, n);
   }
   CHECK(!memcmp(a, b, sizeof(double) * n));
+  free(a), free(b);
+  sim_env_close(e);
+}
+
+/* The env's substep (mj_step1, repeated constraint solves, controller,
+ * mj_step2) gives bit-identical states to upstream's literal order: mj_forward
+ * (env), mj_forward + update() (skipped on the first substep after reset,
+ * where robosuite's controller still holds the state it was built with at
+ * init_qpos), controller, mj_step. */
+static void t_step_split_matches_upstream_order(void) {
+  sim_env *e = test_open("KITCHEN_SCENE1_open_the_top_drawer_of_the_cabinet_and_put_the_bowl_in_it", 0);
+  const sim_scene *s = sim_env_scene(e);
+  mjModel *m = s->m;
+  int n = sim_env_info(e)->init_state_width;
+  double *a = malloc(sizeof(double) * n), *b = malloc(sizeof(double) * n);
+  const double act[SIM_ACTION_DIM] = {0.5, -0.3, -0.6, 0.2, 0.0, -0.1, 1};
+  sim_env_reset(e, 2, 0);
+  for (int k = 0; k < 12; k++) sim_env_step(e, act, 0);
+  sim_env_get_state(e, a, n);
+  /* the same episode in upstream's order on a second data */
+  mjData *d = mj_makeData(m);
+  osc c;
+  osc_links l;
+  memcpy(l.qpos, s->arm_qpos, sizeof l.qpos), memcpy(l.dof, s->arm_dof, sizeof l.dof);
+  memcpy(l.act, s->arm_act, sizeof l.act), memcpy(l.grip_act, s->grip_act, sizeof l.grip_act);
+  l.site = s->grip_site;
+  osc_init(&c, m, &l);
+  for (int j = 0; j < 7; j++) d->qpos[s->arm_qpos[j]] = s->init_qpos[j];
+  mj_forward(m, d);
+  osc_update(&c, m, d);
+  osc_reset(&c, s->init_qpos);
+  mj_resetData(m, d);
+  sim_env_reset(e, 2, 0);
+  sim_env_get_state(e, b, n);
+  d->time = b[0];
+  memcpy(d->qpos, b + 1, sizeof(double) * m->nq);
+  memcpy(d->qvel, b + 1 + m->nq, sizeof(double) * m->nv);
+  mj_forward(m, d);
+  for (int k = 0; k < 12 * 25; k++) {
+    mj_forward(m, d);
+    if (k) {
+      mj_forward(m, d);
+      osc_update(&c, m, d);
+    }
+    if (k % 25 == 0) osc_set_goal(&c, act);
+    osc_torques(&c, m, d);
+    osc_gripper(&c, m, d, act[6]);
+    for (int j = 0; j < 7; j++) d->ctrl[l.act[j]] = c.torques[j];
+    mj_step(m, d);
+  }
+  b[0] = d->time;
+  memcpy(b + 1, d->qpos, sizeof(double) * m->nq);
+  memcpy(b + 1 + m->nq, d->qvel, sizeof(double) * m->nv);
+  CHECK(!memcmp(a, b, sizeof(double) * n));
+  osc_free(&c);
+  mj_deleteData(d);
   free(a), free(b);
   sim_env_close(e);
 }
@@ -301,6 +358,7 @@ int main(void) {
   RUN(t_gripper);
   RUN(t_deterministic);
   RUN(t_threads);
+  RUN(t_step_split_matches_upstream_order);
   RUN(t_pred_on_object);
   RUN(t_pred_on_site);
   RUN(t_pred_on_zone);
