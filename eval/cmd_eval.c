@@ -262,6 +262,19 @@ static void sim_settings(const eval_args *a, const rdt_config *cfg, sim_config *
   sc->fast_render = a->fast_render;
 }
 
+/* Fail early (before loading the model) when the LIBERO task files are not
+ * where the simulator will look; the simulator checks the rest. */
+static int check_data(const sim_config *sc) {
+  const char *root = sc->libero_root ? sc->libero_root : getenv("RDT_LIBERO_ROOT");
+  RDT_CHECK(root && *root, "LIBERO data not found: pass --libero_root DIR, set sim.libero_root in the config or "
+            "RDT_LIBERO_ROOT (the LIBERO package folder with assets/, bddl_files/, init_files/)");
+  char *bddl = rdt_path_join(root, "bddl_files/libero_90");
+  int ok = rdt_is_dir(bddl);
+  free(bddl);
+  RDT_CHECK(ok, "LIBERO data not found: %s has no bddl_files/libero_90 folder", root);
+  return 0;
+}
+
 /* The evaluation proper, once the flags and the config are read. */
 static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrides *ov) {
   int tasks[SIM_NUM_TASKS], instruction[SIM_NUM_TASKS] = {0};
@@ -274,7 +287,6 @@ static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrid
   eval_results res;
   eval_results_init(&res);
   int rc = resume_from(&res, json, settings, a->resume);
-  if (rc == 0) rc = rdt_mkdirs(dir);
   time_t now = time(NULL);
   char started[32];
   strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S", localtime(&now));
@@ -284,20 +296,22 @@ static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrid
   int njobs = 0;
   eval_job *jobs = rc == 0 ? pending_jobs(&res, tasks, ntasks, (int)a->num_trials, &njobs) : NULL;
   eval_policy *p = NULL;
-  if (rc == 0 && njobs > 0) {
+  eval_run_opts ro = {.protocol = {(int)a->num_steps_wait, (int)a->max_steps, (int)a->exec_horizon},
+                      .workers = (int)a->workers, .seed = (uint64_t)a->seed, .instruction = instruction,
+                      .video_dir = a->record_video ? a->video_output_dir : NULL,
+                      .videos_per_task = (int)a->videos_per_task, .on_episode = on_episode, .ctx = &s};
+  sim_settings(a, cfg, &ro.sim);
+  if (rc == 0 && njobs > 0 && check_data(&ro.sim) == 0) {
     p = open_policy(a, cfg, tasks, ntasks, instruction);
-    rc = p ? 0 : -1;
+    ro.policy = p;
   }
+  if (rc == 0 && njobs > 0 && !p) rc = -1;
+  if (rc == 0) rc = rdt_mkdirs(dir);
   if (rc == 0 && njobs > 0) {
     s.policy = p;
     rdt_info("eval: %s on %d task(s) x %d trial(s): %d episode(s) to run%s; %s, %lld worker(s)", weights, ntasks,
              (int)a->num_trials, njobs, res.n ? " (the rest resumed)" : "", eval_policy_describe(p),
              (long long)a->workers);
-    eval_run_opts ro = {.protocol = {(int)a->num_steps_wait, (int)a->max_steps, (int)a->exec_horizon},
-                        .workers = (int)a->workers, .seed = (uint64_t)a->seed, .policy = p,
-                        .instruction = instruction, .video_dir = a->record_video ? a->video_output_dir : NULL,
-                        .videos_per_task = (int)a->videos_per_task, .on_episode = on_episode, .ctx = &s};
-    sim_settings(a, cfg, &ro.sim);
     rdt_progress_start(&s.bar, "eval", njobs);
     rc = eval_run(&ro, jobs, njobs);
     rdt_progress_end(&s.bar);

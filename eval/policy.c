@@ -88,22 +88,25 @@ static int model_config(const rdt_config *cfg, const char *weights, rdt_model_co
   return 0;
 }
 
-/* Build the model and load the weights strictly. */
+/* Build the model and load the weights strictly (or initialise it randomly). */
 static int open_model(eval_policy *p, const rdt_config *cfg, const eval_policy_opts *o) {
-  RDT_CHECK(o->pretrained, "rdt eval needs --pretrained (a .safetensors file, a checkpoint folder or "
-            "pytorch_model.bin)");
-  p->weights = eval_weights_path(o->pretrained);
+  RDT_CHECK(o->pretrained || cfg, "random weights need a YAML config");
+  p->weights = o->pretrained ? eval_weights_path(o->pretrained) : rdt_strdup("(random weights)");
   if (model_config(cfg, p->weights, &p->mc) != 0) return -1;
   p->b = rdt_cmd_backend(o->device, o->threads, o->precision);
   if (!p->b) return -1;
   p->model = rdt_model_new(p->b, &p->mc);
   if (!p->model) return -1;
+  p->rows = o->batch == EVAL_BATCH_ROWS || (o->batch == EVAL_BATCH_AUTO && k_kind_of(p->b) == K_CPU);
+  if (!o->pretrained) {
+    rdt_model_init(p->model, 0);
+    return 0;
+  }
   rdt_st *st = rdt_st_open(p->weights);
   if (!st) return rdt_fail_ctx("checkpoint");
   int rc = rdt_model_load(p->model, st, NULL);
   rdt_st_close(st);
   if (rc != 0) return rdt_fail_ctx("the checkpoint does not fit the model config");
-  p->rows = o->batch == EVAL_BATCH_ROWS || (o->batch == EVAL_BATCH_AUTO && k_kind_of(p->b) == K_CPU);
   return 0;
 }
 

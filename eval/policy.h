@@ -73,7 +73,8 @@ typedef enum { EVAL_BATCH_AUTO, EVAL_BATCH_ONE, EVAL_BATCH_ROWS } eval_batch_mod
 int eval_batch_mode_parse(const char *s);
 
 typedef struct {
-  const char *pretrained;          /* weights file, or a checkpoint folder (its ema/model.safetensors) */
+  const char *pretrained;          /* weights file, or a checkpoint folder (its ema/model.safetensors);
+                                      NULL: random weights (benchmarks only; needs the YAML config) */
   const char *text_encoder;        /* T5 folder, or NULL */
   const char *vision_encoder;      /* SigLIP folder, or NULL */
   const char *precomp_lang_embed;  /* folder of `rdt encode-lang` files, or NULL */
@@ -92,7 +93,8 @@ char *eval_weights_path(const char *pretrained);
 
 /* Open the backend, build the model for the config (cfg: the YAML with
  * overrides, or NULL for the config.json beside the weights), load the weights
- * strictly (every missing, unexpected or wrong-shaped tensor in one message),
+ * strictly (every missing, unexpected or wrong-shaped tensor in one message;
+ * without weights: rdt_model_init with seed 0),
  * then the encoders (the test-only tiny encoders when the config has
  * model.tiny_encoders, else SigLIP and T5 or precomputed embeddings).
  * NULL + rdt_error(). */
