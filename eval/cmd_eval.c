@@ -25,8 +25,7 @@ typedef struct {
   rdt_strlist tasks;
 } eval_args;
 
-/* ================================================================ flags */
-
+/* ================================================================ config */
 
 /* Protocol flags that the config's eval: section may set when not given. */
 static const char *config_ints[] = {"num_tasks", "num_trials", "max_steps", "num_steps_wait", "exec_horizon",
@@ -275,15 +274,47 @@ static int check_data(const sim_config *sc) {
   return 0;
 }
 
-/* The evaluation proper, once the flags and the config are read. */
+/* Open the policy and run the pending jobs; results are saved after every
+ * episode by on_episode.  0 or -1. */
+static int run_jobs(const eval_args *a, const rdt_config *cfg, session *s, const eval_job *jobs, int njobs) {
+  int instruction[SIM_NUM_TASKS] = {0};
+  eval_run_opts ro = {.protocol = {(int)a->num_steps_wait, (int)a->max_steps, (int)a->exec_horizon},
+                      .workers = (int)a->workers, .seed = (uint64_t)a->seed, .instruction = instruction,
+                      .video_dir = a->record_video ? a->video_output_dir : NULL,
+                      .videos_per_task = (int)a->videos_per_task, .on_episode = on_episode, .ctx = s};
+  sim_settings(a, cfg, &ro.sim);
+  if (check_data(&ro.sim) != 0) return -1;
+  eval_policy *p = open_policy(a, cfg, s->tasks, s->ntasks, instruction);
+  if (!p) return -1;
+  char *dir = rdt_dirname(s->json);
+  int rc = rdt_mkdirs(dir);
+  free(dir);
+  if (rc == 0) {
+    ro.policy = p;
+    s->policy = p;
+    rdt_info("eval: %s on %d task(s) x %d trial(s): %d episode(s) to run%s; %s, %lld worker(s)",
+             eval_policy_weights(p), s->ntasks, (int)a->num_trials, njobs, s->resumed ? " (the rest resumed)" : "",
+             eval_policy_describe(p), (long long)a->workers);
+    rdt_progress_start(&s->bar, "eval", njobs);
+    rc = eval_run(&ro, jobs, njobs);
+    rdt_progress_end(&s->bar);
+    if (rc == 0) rc = save(s);   /* the run information with the final counts */
+  }
+  s->policy = NULL;
+  eval_policy_free(p);
+  return rc;
+}
+
+/* The evaluation proper, once the flags and the config are read: plan,
+ * resume, run what is missing, print the table. */
 static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrides *ov) {
-  int tasks[SIM_NUM_TASKS], instruction[SIM_NUM_TASKS] = {0};
+  int tasks[SIM_NUM_TASKS];
   int ntasks = plan_tasks(a, tasks);
   if (ntasks < 0 || check_args(a) != 0) return -1;
   RDT_CHECK(a->pretrained, "rdt eval needs --pretrained (see rdt eval --help)");
   char *json, *csv, *weights = eval_weights_path(a->pretrained);
   output_paths(a->output, &json, &csv);
-  char *settings = settings_json(a, weights, cfg, ov), *dir = rdt_dirname(json);
+  char *settings = settings_json(a, weights, cfg, ov);
   eval_results res;
   eval_results_init(&res);
   int rc = resume_from(&res, json, settings, a->resume);
@@ -295,34 +326,12 @@ static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrid
   eval_results_describe(&res, a->benchmark, weights, settings, NULL);
   int njobs = 0;
   eval_job *jobs = rc == 0 ? pending_jobs(&res, tasks, ntasks, (int)a->num_trials, &njobs) : NULL;
-  eval_policy *p = NULL;
-  eval_run_opts ro = {.protocol = {(int)a->num_steps_wait, (int)a->max_steps, (int)a->exec_horizon},
-                      .workers = (int)a->workers, .seed = (uint64_t)a->seed, .instruction = instruction,
-                      .video_dir = a->record_video ? a->video_output_dir : NULL,
-                      .videos_per_task = (int)a->videos_per_task, .on_episode = on_episode, .ctx = &s};
-  sim_settings(a, cfg, &ro.sim);
-  if (rc == 0 && njobs > 0 && check_data(&ro.sim) == 0) {
-    p = open_policy(a, cfg, tasks, ntasks, instruction);
-    ro.policy = p;
-  }
-  if (rc == 0 && njobs > 0 && !p) rc = -1;
-  if (rc == 0) rc = rdt_mkdirs(dir);
-  if (rc == 0 && njobs > 0) {
-    s.policy = p;
-    rdt_info("eval: %s on %d task(s) x %d trial(s): %d episode(s) to run%s; %s, %lld worker(s)", weights, ntasks,
-             (int)a->num_trials, njobs, res.n ? " (the rest resumed)" : "", eval_policy_describe(p),
-             (long long)a->workers);
-    rdt_progress_start(&s.bar, "eval", njobs);
-    rc = eval_run(&ro, jobs, njobs);
-    rdt_progress_end(&s.bar);
-  }
-  if (rc == 0) rc = save(&s);   /* (after a failure, the file of the last episode stays) */
+  if (rc == 0) rc = njobs > 0 ? run_jobs(a, cfg, &s, jobs, njobs) : save(&s);
   if (rc == 0) {
     eval_results_print(&res, stdout);
     rdt_info("eval: results in %s and %s", json, csv);
   }
-  free(jobs), free(json), free(csv), free(weights), free(settings), free(dir);
-  eval_policy_free(p);
+  free(jobs), free(json), free(csv), free(weights), free(settings);
   eval_results_free(&res);
   return rc;
 }
