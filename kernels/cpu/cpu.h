@@ -50,31 +50,42 @@ KCPU_INLINE kcpu_v4 kcpu_select4(kcpu_v4i mask, kcpu_v4 a, kcpu_v4 c) {
   return (kcpu_v4)((mask & (kcpu_v4i)a) | (~mask & (kcpu_v4i)c));
 }
 
-/* exp(x) for four lanes: range reduction x = n ln2 + r, |r| <= ln2/2, Taylor
- * series to r^8 (relative error about 1e-7); 0 below -87.3, inputs above 88
- * clamped to 88; NaN stays NaN. */
-KCPU_INLINE kcpu_v4 kcpu_exp4(kcpu_v4 x) {
-  const kcpu_v4 lo = kcpu_set4(-87.3f), hi = kcpu_set4(88.0f);
-  kcpu_v4i keep = ~(x < lo);
-  x = kcpu_select4(x > hi, hi, x);
-  x = kcpu_select4(x < lo, lo, x);
-  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  kcpu_v4 t = x * 1.44269504088896341f + magic;
-  kcpu_v4 n = t - magic;
-  kcpu_v4i ni = (kcpu_v4i)t - 0x4B400000;
-  kcpu_v4 r = x - n * 0.693145751953125f;      /* ln2 split in two for exactness */
-  r = r - n * 1.42860682030941723212e-6f;
-  kcpu_v4 p = 1.0f / 5040 + r * (1.0f / 40320);
-  p = 1.0f / 720 + r * p;
-  p = 1.0f / 120 + r * p;
-  p = 1.0f / 24 + r * p;
-  p = 1.0f / 6 + r * p;
-  p = 0.5f + r * p;
-  p = 1.0f + r * p;
-  p = 1.0f + r * p;
-  kcpu_v4 scale = (kcpu_v4)((ni + 127) << 23);
-  return (kcpu_v4)((kcpu_v4i)(p * scale) & keep);
-}
+/* exp of every lane of x, a vector of type V (integer twin VI): range
+ * reduction x = n ln2 + r, |r| <= ln2/2, Taylor series to r^8 (relative error
+ * about 1e-7); 0 below -87.3, inputs above 88 clamped to 88; NaN stays NaN.
+ * A macro (GNU statement expression) so one definition serves every width
+ * without passing wide vectors through functions. */
+#define KCPU_EXP(V, VI, xin)                                                     \
+  ({                                                                             \
+    V x_ = (xin), lo_ = (V){0} + -87.3f, hi_ = (V){0} + 88.0f;                   \
+    VI keep_ = ~(x_ < lo_), m_ = x_ > hi_;                                       \
+    x_ = (V)((m_ & (VI)hi_) | (~m_ & (VI)x_));                                   \
+    m_ = x_ < lo_;                                                               \
+    x_ = (V)((m_ & (VI)lo_) | (~m_ & (VI)x_));                                   \
+    V t_ = x_ * 1.44269504088896341f + 12582912.0f; /* + 1.5 * 2^23 rounds */   \
+    V n_ = t_ - 12582912.0f;                                                     \
+    VI ni_ = (VI)t_ - 0x4B400000;                                                \
+    V r_ = x_ - n_ * 0.693145751953125f; /* ln2 split in two for exactness */    \
+    r_ = r_ - n_ * 1.42860682030941723212e-6f;                                   \
+    V p_ = 1.0f / 5040 + r_ * (1.0f / 40320);                                    \
+    p_ = 1.0f / 720 + r_ * p_;                                                   \
+    p_ = 1.0f / 120 + r_ * p_;                                                   \
+    p_ = 1.0f / 24 + r_ * p_;                                                    \
+    p_ = 1.0f / 6 + r_ * p_;                                                     \
+    p_ = 0.5f + r_ * p_;                                                         \
+    p_ = 1.0f + r_ * p_;                                                         \
+    p_ = 1.0f + r_ * p_;                                                         \
+    (V)((VI)(p_ * (V)((ni_ + 127) << 23)) & keep_);                              \
+  })
+
+KCPU_INLINE kcpu_v4 kcpu_exp4(kcpu_v4 x) { return KCPU_EXP(kcpu_v4, kcpu_v4i, x); }
+
+/* Sixteen floats, for the few loops compiled once per instruction set
+ * (KCPU_CLONES: AVX-512, AVX2 and baseline, picked at load time); only used
+ * inside such functions, never passed between them. */
+typedef float kcpu_v16 __attribute__((vector_size(64)));
+typedef int32_t kcpu_v16i __attribute__((vector_size(64)));
+#define KCPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* Load or store four floats at an unaligned address. */
 KCPU_INLINE kcpu_v4 kcpu_load4(const float *p) {
@@ -86,8 +97,8 @@ KCPU_INLINE void kcpu_store4(float *p, kcpu_v4 v) { __builtin_memcpy(p, &v, size
 /* Sum of the four lanes in a fixed order. */
 KCPU_INLINE float kcpu_hsum4(kcpu_v4 v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 
-/* y[i] = exp(x[i] - shift) (kcpu_exp4); returns the sum of y (fixed order).
- * shift must be finite. */
+/* y[i] = exp(x[i] - shift) (KCPU_EXP, 16 lanes); returns the sum of y (fixed
+ * order for a given instruction set).  shift must be finite. */
 float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift);
 
 /* ---------------------------------------------------------------- ops, by file */

@@ -19,20 +19,25 @@ KCPU_INLINE kcpu_v4 load_part(const float *p, size_t n, float fill) {
 }
 KCPU_INLINE void store_part(float *p, kcpu_v4 v, size_t n) { memcpy(p, &v, n * sizeof(float)); }
 
-float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
-  kcpu_v4 acc = {0};
+KCPU_CLONES float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
+  kcpu_v16 acc = {0}, v, e;
   int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    kcpu_v4 e = kcpu_exp4(kcpu_load4(x + i) - shift);
-    kcpu_store4(y + i, e);
+  for (; i + 16 <= n; i += 16) {
+    memcpy(&v, x + i, sizeof v);
+    e = KCPU_EXP(kcpu_v16, kcpu_v16i, v - shift);
+    memcpy(y + i, &e, sizeof e);
     acc += e;
   }
-  if (i < n) {   /* the tail, padded with -inf (exp gives 0) */
-    kcpu_v4 e = kcpu_exp4(load_part(x + i, (size_t)(n - i), -INFINITY) - shift);
-    store_part(y + i, e, (size_t)(n - i));
+  if (i < n) {   /* the tail, padded with -inf: exp gives 0 */
+    v = (kcpu_v16){0} - INFINITY;
+    memcpy(&v, x + i, (size_t)(n - i) * sizeof(float));
+    e = KCPU_EXP(kcpu_v16, kcpu_v16i, v - shift);
+    memcpy(y + i, &e, (size_t)(n - i) * sizeof(float));
     acc += e;
   }
-  return kcpu_hsum4(acc);
+  float s = 0.0f;
+  for (int l = 0; l < 16; l++) s += acc[l];
+  return s;
 }
 
 /* ---------------------------------------------------------------- activations */
