@@ -241,7 +241,8 @@ static int lang_encode(const eval_policy *p, const char *text, lang_entry *e) {
 }
 
 int eval_policy_instructions(eval_policy *p, const char *const *text, int n) {
-  p->lang = rdt_realloc(p->lang, (size_t)(p->nlang + n) * sizeof *p->lang);
+  RDT_CHECK(p->nlang == 0, "eval_policy_instructions: the instructions are encoded once");
+  p->lang = rdt_realloc(p->lang, (size_t)n * sizeof *p->lang);
   for (int i = 0; i < n; i++) {
     lang_entry *e = &p->lang[p->nlang];
     memset(e, 0, sizeof *e);
@@ -251,6 +252,10 @@ int eval_policy_instructions(eval_policy *p, const char *const *text, int n) {
     }
     if (e->len > p->lang_len) p->lang_len = e->len;
     p->nlang++;
+  }
+  if (p->text) {   /* T5 (XXL: ~10 GB) is not needed any more */
+    t5_free(p->text);
+    p->text = NULL;
   }
   return 0;
 }

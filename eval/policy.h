@@ -101,8 +101,8 @@ char *eval_weights_path(const char *pretrained);
 eval_policy *eval_policy_open(const rdt_config *cfg, const eval_policy_opts *o);
 void eval_policy_free(eval_policy *p);
 
-/* Encode the run's instructions (index i = text[i]) once; fixes the language
- * length every query is padded to.  0 or -1. */
+/* Encode the run's instructions (index i = text[i]), once; fixes the language
+ * length every query is padded to, and releases T5.  0 or -1. */
 int eval_policy_instructions(eval_policy *p, const char *const *text, int n);
 
 const eval_obs_map *eval_policy_obs_map(const eval_policy *p);

@@ -9,21 +9,12 @@
  * state, state mask, six preprocessed images and image masks must be equal
  * bit for bit, and the instruction the evaluator encodes must be the one the
  * training samples carry. */
-#include <hdf5.h>
 #include "eval/policy.h"
 #include "train/data_libero.h"
+#include "train/train_fixture.h"   /* fx_2d, fx_str_attr: HDF5 writing as h5py does */
 #include "eval_fixture.h"
 
 enum { T = 4, S = 48, TASK = 0 };
-
-static void write_2d(hid_t g, const char *name, const double *v, int cols) {
-  hsize_t dims[2] = {T, (hsize_t)cols};
-  hid_t sp = H5Screate_simple(2, dims, NULL);
-  hid_t d = H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-  H5Dclose(d);
-  H5Sclose(sp);
-}
 
 static void write_images(hid_t g, const char *name, const uint8_t *frames) {
   hsize_t dims[4] = {T, S, S, 3};
@@ -32,17 +23,6 @@ static void write_images(hid_t g, const char *name, const uint8_t *frames) {
   H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames);
   H5Dclose(d);
   H5Sclose(sp);
-}
-
-static void str_attr(hid_t obj, const char *name, const char *value) {
-  hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
-  H5Tset_size(ty, H5T_VARIABLE);
-  H5Tset_cset(ty, H5T_CSET_UTF8);
-  hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, ty, &value);
-  H5Aclose(a);
-  H5Sclose(sp);
-  H5Tclose(ty);
 }
 
 /* What the simulator showed at each step. */
@@ -75,19 +55,19 @@ static void record(sim_env *e, recording *r) {
 static void write_demo(const char *path, const recording *r) {
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   hid_t data = H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  str_attr(data, "problem_info", "{\"problem_name\": \"libero_kitchen_tabletop_manipulation\", "
+  fx_str_attr(data, "problem_info", "{\"problem_name\": \"libero_kitchen_tabletop_manipulation\", "
            "\"language_instruction\": \"close the top drawer of the cabinet\"}");
-  str_attr(data, "bddl_file_content", "(define (problem x))");
+  fx_str_attr(data, "bddl_file_content", "(define (problem x))");
   hid_t g = H5Gcreate2(data, "demo_0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   hid_t obs = H5Gcreate2(g, "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  write_2d(g, "actions", r->act, 7);
-  write_2d(obs, "joint_states", r->jnt, 7);
-  write_2d(obs, "gripper_states", r->grp, 2);
-  write_2d(obs, "ee_pos", r->pos, 3);
-  write_2d(obs, "ee_ori", r->ori, 3);
+  fx_2d(g, "actions", r->act, T, 7);
+  fx_2d(obs, "joint_states", r->jnt, T, 7);
+  fx_2d(obs, "gripper_states", r->grp, T, 2);
+  fx_2d(obs, "ee_pos", r->pos, T, 3);
+  fx_2d(obs, "ee_ori", r->ori, T, 3);
   write_images(obs, "agentview_rgb", r->agent);
   write_images(obs, "eye_in_hand_rgb", r->wrist);
-  str_attr(g, "model_file", "<mujoco/>");
+  fx_str_attr(g, "model_file", "<mujoco/>");
   H5Gclose(obs), H5Gclose(g), H5Gclose(data), H5Fclose(f);
 }
 

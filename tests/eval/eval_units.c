@@ -6,6 +6,8 @@
 #include <math.h>
 #include "eval/policy.h"
 #include "eval/results.h"
+#include "model/siglip.h"
+#include "model/t5.h"
 #include "model/tiny_encoders.h"
 #include "eval_fixture.h"
 
@@ -179,6 +181,78 @@ static void t_policy_bad_checkpoints(void) {
   CHECK(open_tiny_policy(other) == NULL);
   CHECK_MSG(strstr(rdt_error(), "model.blocks.0.attn.qkv.weight") && strstr(rdt_error(), "71 wrong shape"),
             "%s", rdt_error());
+}
+
+/* configs/tiny.yaml without its model.tiny_encoders section, as a config object. */
+static rdt_config *config_without_tiny_encoders(void) {
+  char *text = rdt_read_file(fx_tiny_yaml(), NULL), *out = malloc(strlen(text) + 1), *o = out;
+  int skipping = 0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    if (!strncmp(line, "  tiny_encoders:", 16)) skipping = 1;
+    else if (skipping && strncmp(line, "    ", 4)) skipping = 0;
+    if (!skipping) o += sprintf(o, "%s\n", line);
+  }
+  rdt_config *c = rdt_config_parse(out, strlen(out), "tiny-without-encoders.yaml");
+  free(text), free(out);
+  return c;
+}
+
+/* One precomputed instruction embedding [L, 32] of value v, where
+ * --precomp_lang_embed looks for it. */
+static void write_embedding(const char *folder, const char *text, int L, float v) {
+  float emb[32 * 32];
+  for (int i = 0; i < L * 32; i++) emb[i] = v * (float)((i % 7) - 3);
+  char *path = t5_embed_path(folder, text);
+  rdt_st_writer *w = rdt_st_writer_new();
+  int64_t shape[2] = {L, 32};
+  rdt_st_writer_add(w, "embeddings", RDT_F32, 2, shape, emb);
+  CHECK(rdt_st_writer_save(w, path) == 0);
+  rdt_st_writer_free(w);
+  free(path);
+}
+
+/* A config without the tiny encoders: SigLIP (a small random one) and
+ * precomputed language embeddings. */
+static void t_siglip_and_precomputed(void) {
+  char vis[4300], lang[4300];
+  snprintf(vis, sizeof vis, "%s/siglip", dir), snprintf(lang, sizeof lang, "%s/lang", dir);
+  siglip_config sc = {32, 64, 1, 2, 3, 32, 8, 1e-6f};   /* 16 tokens x 32 per 32 x 32 image */
+  CHECK(siglip_write_random(&sc, vis, RDT_F32, 4) == 0 && rdt_mkdirs(lang) == 0);
+  const char *text = "close the top drawer of the cabinet";
+  write_embedding(lang, text, 9, 0.1f);
+  rdt_config *cfg = config_without_tiny_encoders();
+  CHECK(cfg != NULL);
+  eval_policy_opts o = {ckpt, NULL, NULL, NULL, "cpu", 1, "bf16", EVAL_BATCH_ROWS};
+  CHECK(eval_policy_open(cfg, &o) == NULL && strstr(rdt_error(), "--vision_encoder"));
+  o.vision_encoder = vis;
+  CHECK(eval_policy_open(cfg, &o) == NULL && strstr(rdt_error(), "--precomp_lang_embed"));
+  o.precomp_lang_embed = lang;
+  eval_policy *p = eval_policy_open(cfg, &o);
+  CHECK_MSG(p != NULL, "%s", rdt_error());
+  if (p) {
+    const char *missing = "turn on the stove";
+    CHECK(eval_policy_instructions(p, &missing, 1) == -1 && strstr(rdt_error(), "turn_on_the_stove.safetensors"));
+    eval_policy_free(p);
+  }
+  float chunk[2][64 * 128];
+  for (int pass = 0; pass < 2; pass++) {   /* the embedding file's content reaches the model */
+    if (pass) write_embedding(lang, text, 9, -0.2f);
+    p = eval_policy_open(cfg, &o);
+    CHECK(p && eval_policy_instructions(p, &text, 1) == 0);
+    if (!p) break;
+    uint8_t buf[4 * RAW * RAW * 3];
+    rdt_raw_obs ob;
+    rdt_rng r;
+    rdt_rng_seed(&r, 8, 0);
+    random_obs(&r, buf, 0, &ob);
+    eval_request *q = eval_request_new(p);
+    CHECK(eval_policy_prepare(p, &ob, 0, &r, q) == 0 && eval_policy_run(p, &q, 1) == 0);
+    memcpy(chunk[pass], q->chunk, sizeof chunk[pass]);
+    eval_request_free(q);
+    eval_policy_free(p);
+  }
+  CHECK(chunk_err(chunk[0], chunk[1]) > 1e-3 && isfinite(chunk[0][30]));
+  rdt_config_free(cfg);
 }
 
 static void t_raw_obs(void) {
@@ -362,6 +436,7 @@ int main(void) {
   RUN(t_policy_batch);
   RUN(t_policy_actions);
   RUN(t_policy_bad_checkpoints);
+  RUN(t_siglip_and_precomputed);
   RUN(t_raw_obs);
   RUN(t_results_file);
   RUN(t_settings);
