@@ -27,7 +27,9 @@ typedef struct {
 
 /* Parse flags; exits on --help (0) or error (1). */
 static void sim_parse(const char *summary, const rdt_flag *flags, int n, int argc, char **argv) {
-  int rc = rdt_flags_parse(argv[0], summary, flags, n, argc, argv, NULL, NULL);
+  char name[64];
+  snprintf(name, sizeof name, "sim %s", argv[0]);
+  int rc = rdt_flags_parse(name, summary, flags, n, argc, argv, NULL, NULL);
   if (rc == 1) exit(0);
   if (rc < 0) rdt_die_last();
 }

@@ -227,19 +227,23 @@ static void mjcf_collect_joints(xml_node *n, xml_node ***out, int *count) {
     if (strcmp(n->child[i]->tag, "actuator")) mjcf_collect_joints(n->child[i], out, count);
 }
 
-/* A robosuite MujocoXMLModel (robot, mount or gripper): loaded, geoms named,
- * names prefixed, collision geoms recoloured. */
-static xml_node *mjcf_model(const char *path, const char *prefix, const char *rgba) {
-  xml_node *root = mjcf_load(path);
+/* A robosuite MujocoXMLModel (robot, mount or gripper) from a loaded tree:
+ * geoms named, names prefixed, collision geoms recoloured.  Frees root on error. */
+static xml_node *mjcf_model_of(xml_node *root, const char *name, const char *prefix, const char *rgba) {
   if (!root) return NULL;
   int col = 0, vis = 0;
-  if (mjcf_name_geoms(root, &col, &vis, path)) {
+  if (mjcf_name_geoms(root, &col, &vis, name)) {
     xml_free(root);
     return NULL;
   }
   mjcf_prefix(root, prefix);
   mjcf_recolor(mjcf_section(root, "worldbody"), rgba, 0);
   return root;
+}
+
+/* A robosuite MujocoXMLModel from a file. */
+static xml_node *mjcf_model(const char *path, const char *prefix, const char *rgba) {
+  return mjcf_model_of(mjcf_load(path), path, prefix, rgba);
 }
 
 /* The single top-level body of a model's worldbody. */
@@ -274,9 +278,6 @@ static void mjcf_merge(xml_node *dst_root, xml_node *into, xml_node *src_root) {
   }
 }
 
-/* Set an element's attribute to n numbers. */
-static void mjcf_set_vec(xml_node *n, const char *key, const double *v, int count) { xml_set_numbers(n, key, v, count); }
-
 /* ------------------------------------------------------------------ robot */
 
 /* Robot model with mount and gripper, base placed (robosuite Robot.load_model,
@@ -298,35 +299,43 @@ static xml_node *sim_build_robot(const char *rs_assets, const sim_problem_class 
   static const double damping[7] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01};
   for (int i = 0; i < nj; i++) {
     double fl = 0.1, arm = 5.0 / (i + 1);
-    if (!xml_get(joints[i], "frictionloss")) mjcf_set_vec(joints[i], "frictionloss", &fl, 1);
-    if (!xml_get(joints[i], "armature")) mjcf_set_vec(joints[i], "armature", &arm, 1);
-    if (i < 7) mjcf_set_vec(joints[i], "damping", &damping[i], 1);
+    if (!xml_get(joints[i], "frictionloss")) xml_set_numbers(joints[i], "frictionloss", &fl, 1);
+    if (!xml_get(joints[i], "armature")) xml_set_numbers(joints[i], "armature", &arm, 1);
+    if (i < 7) xml_set_numbers(joints[i], "damping", &damping[i], 1);
   }
   free(joints);
   if (nj != 7) {
     xml_free(robot);
     return rdt_fail("robots/panda/robot.xml: expected 7 arm joints, found %d", nj), NULL;
   }
-  double bottom[3] = {base_offset[0], base_offset[1], base_offset[2]};
+  /* RethinkMount (top_offset z -0.01), or robosuite's NullMount (mounts/null_mount.xml:
+   * one empty body, top_offset 0) for OnTheGroundPanda, whose default_mount is None */
+  static const char null_mount[] = "<mujoco model=\"null_mount\"><worldbody><body name=\"base\" pos=\"0 0 0\">"
+                                   "</body></worldbody></mujoco>";
+  xml_node *mount;
   if (pc->mounted) {
     path = rdt_path_join(rs_assets, "mounts/rethink_mount.xml");
-    xml_node *mount = mjcf_model(path, "mount0_", "0.5 0.5 0 1");
+    mount = mjcf_model(path, "mount0_", "0.5 0.5 0 1");
     free(path);
-    if (!mount) {
-      xml_free(robot);
-      return NULL;
-    }
-    xml_node *mroot = mjcf_root_body(mount);
-    double mbase[3] = {0, 0, 0};
-    if (xml_get(mroot, "pos")) xml_numbers(xml_get(mroot, "pos"), mbase, 3);
-    const double mtop[3] = {0, 0, -0.01}; /* RethinkMount.top_offset */
-    double off[3];
-    for (int k = 0; k < 3; k++) off[k] = base_offset[k] - mtop[k];
-    mjcf_set_vec(mroot, "pos", off, 3);
-    mjcf_merge(robot, base, mount);
-    xml_free(mount);
-    for (int k = 0; k < 3; k++) bottom[k] = (mbase[k] - mtop[k]) + base_offset[k];
+  } else {
+    xml_node *t = xml_parse(null_mount, sizeof null_mount - 1, "null_mount.xml");
+    for (size_t i = 0; t && i < sizeof sim_sections / sizeof *sim_sections; i++)
+      if (!mjcf_section(t, sim_sections[i])) xml_append(t, xml_new(sim_sections[i]));
+    mount = mjcf_model_of(t, "null_mount.xml", "mount0_", "0.5 0.5 0 1");
   }
+  if (!mount) {
+    xml_free(robot);
+    return NULL;
+  }
+  xml_node *mroot = mjcf_root_body(mount);
+  double mbase[3] = {0, 0, 0}, off[3], bottom[3];
+  if (xml_get(mroot, "pos")) xml_numbers(xml_get(mroot, "pos"), mbase, 3);
+  const double mtop[3] = {0, 0, pc->mounted ? -0.01 : 0.0};
+  for (int k = 0; k < 3; k++) off[k] = base_offset[k] - mtop[k];
+  xml_set_numbers(mroot, "pos", off, 3);
+  mjcf_merge(robot, base, mount);
+  xml_free(mount);
+  for (int k = 0; k < 3; k++) bottom[k] = (mbase[k] - mtop[k]) + base_offset[k];
   path = rdt_path_join(rs_assets, "grippers/panda_gripper.xml");
   xml_node *gripper = mjcf_model(path, "gripper0_", "0 0 0.5 1");
   free(path);
@@ -344,7 +353,7 @@ static xml_node *sim_build_robot(const char *rs_assets, const sim_problem_class 
   xml_free(gripper);
   double xpos[3] = {-pc->base_dx - pc->table_full[0] / 2, 0, pc->base_z}, pos[3];
   for (int k = 0; k < 3; k++) pos[k] = xpos[k] - bottom[k];
-  mjcf_set_vec(base, "pos", pos, 3);
+  xml_set_numbers(base, "pos", pos, 3);
   return robot;
 }
 
@@ -370,16 +379,16 @@ static void sim_arena_kitchen(xml_node *arena, const sim_problem_class *pc) {
   double half[3], center[3], zero[3] = {0, 0, 0};
   for (int k = 0; k < 3; k++) half[k] = pc->table_full[k] / 2;
   for (int k = 0; k < 3; k++) center[k] = (zero[k] + (k == 2 ? -half[2] : 0.0)) + pc->offset[k];
-  if (floor) mjcf_set_vec(floor, "pos", zero, 3);
-  mjcf_set_vec(table, "pos", center, 3);
+  if (floor) xml_set_numbers(floor, "pos", zero, 3);
+  xml_set_numbers(table, "pos", center, 3);
   const double friction[3] = {1, 0.005, 0.0001};
   xml_node *col = xml_child(table, "geom", "name", "table_collision");
   xml_node *vis = xml_child(table, "geom", "name", "table_visual");
   xml_node *top = xml_child(table, "site", "name", "table_top");
-  if (col) mjcf_set_vec(col, "size", half, 3), mjcf_set_vec(col, "friction", friction, 3);
-  if (vis) mjcf_set_vec(vis, "size", half, 3);
+  if (col) xml_set_numbers(col, "size", half, 3), xml_set_numbers(col, "friction", friction, 3);
+  if (vis) xml_set_numbers(vis, "size", half, 3);
   double tp[3] = {0, 0, half[2]};
-  if (top) mjcf_set_vec(top, "pos", tp, 3);
+  if (top) xml_set_numbers(top, "pos", tp, 3);
   const double dx[4] = {0.1, -0.1, -0.1, 0.1}, dy[4] = {0.1, 0.1, -0.1, -0.1};
   for (int i = 0; i < 4; i++) {
     char name[32];
@@ -391,8 +400,8 @@ static void sim_arena_kitchen(xml_node *arena, const sim_problem_class *pc) {
     if (half[1] > fabs(dy[i] * 2.0)) y += copysign(1.0, dy[i]) * half[1] - dy[i];
     double z = (pc->offset[2] - half[2]) / 2.0;
     double p[3] = {x, y, -z}, s[2] = {0.025, z};
-    mjcf_set_vec(leg, "pos", p, 3);
-    mjcf_set_vec(leg, "size", s, 2);
+    xml_set_numbers(leg, "pos", p, 3);
+    xml_set_numbers(leg, "size", s, 2);
   }
 }
 
@@ -443,11 +452,11 @@ static xml_node *sim_build_arena(const char *libero_assets, const sim_problem_cl
                      pc->offset[2] + pc->zone_dz};
     const double quat[4] = {1, 0, 0, 0};
     xml_node *s = xml_new("site");
-    mjcf_set_vec(s, "quat", quat, 4);
+    xml_set_numbers(s, "quat", quat, 4);
     xml_set(s, "type", "box");
-    mjcf_set_vec(s, "pos", pos, 3);
-    mjcf_set_vec(s, "size", size, 3);
-    mjcf_set_vec(s, "rgba", r->rgba, 4);
+    xml_set_numbers(s, "pos", pos, 3);
+    xml_set_numbers(s, "size", size, 3);
+    xml_set_numbers(s, "rgba", r->rgba, 4);
     xml_set(s, "name", r->key);
     xml_append(table, s);
   }
