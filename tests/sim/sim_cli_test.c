@@ -93,6 +93,37 @@ static void t_info(void) {
   }
 }
 
+static void expect_error(const char *env, const char *args, const char *want);
+
+/* rollout from an action file: JSON result; the same run twice is identical;
+ * a malformed action line is a one-line error. */
+static void t_rollout(void) {
+  const char *dir = test_tmpdir("simroll");
+  char *acts = rdt_path_join(dir, "acts.txt"), *bad = rdt_path_join(dir, "bad.txt");
+  FILE *f = fopen(acts, "w");
+  for (int t = 0; t < 6; t++) fprintf(f, "0.5, 0, -0.5, 0, 0, 0, %d  # step %d\n", t < 3 ? -1 : 1, t);
+  fclose(f);
+  f = fopen(bad, "w");
+  fprintf(f, "0 0 0 0 0 0 -1\n0 0 0\n");
+  fclose(f);
+  char cmd[17000], *out[2] = {NULL, NULL};
+  for (int r = 0; r < 2; r++) {
+    snprintf(cmd, sizeof cmd, "%s sim rollout --task 9 --init 1 --actions '%s'", rdt_env(), acts);
+    CHECK(run(cmd, &out[r], NULL) == 0);
+  }
+  rdt_json *j = out[0] ? rdt_json_parse(out[0], strlen(out[0])) : NULL;
+  CHECK(j && rdt_json_get(j, "steps")->number == 6 && !rdt_json_get(j, "success")->boolean);
+  CHECK(j && rdt_json_get(j, "eef_pos")->count == 3 && rdt_json_get(j, "eef_quat")->count == 4);
+  CHECK(out[0] && out[1] && !strcmp(out[0], out[1]));
+  rdt_json_free(j);
+  free(out[0]), free(out[1]);
+  char env[4500];
+  snprintf(env, sizeof env, "RDT_LIBERO_ROOT='%s' RDT_ROBOSUITE_ASSETS='%s'", test_libero_root(), test_robosuite_assets());
+  snprintf(cmd, sizeof cmd, "sim rollout --task 9 --actions '%s'", bad);
+  expect_error(env, cmd, "bad.txt:2: expected 7 numbers");
+  free(acts), free(bad);
+}
+
 /* Decode an 8-bit RGB PNG (any filter-0 image from our writer) with zlib. */
 static uint8_t *read_png(const char *path, int *w, int *h) {
   size_t len;
@@ -284,6 +315,7 @@ int main(void) {
   test_libero_root();
   RUN(t_list);
   RUN(t_info);
+  RUN(t_rollout);
   RUN(t_error_bddl);
   RUN(t_error_missing_data);
   RUN(t_error_truncated_init);
