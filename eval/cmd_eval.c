@@ -114,14 +114,22 @@ static char *settings_json(const eval_args *a, const char *weights, const rdt_co
   jw_obj(&w);
   for (int i = 0; i < ov->n; i++) key_str(&w, ov->keys[i], ov->values[i]);
   jw_obj_end(&w);
-  jw_key(&w, "config_tree");
-  if (cfg) {
-    char *t = rdt_config_to_json(cfg);
-    jw_raw(&w, t);
-    free(t);
+  jw_key(&w, "config_tree");   /* without eval: and sim: (protocol flags below; data paths) */
+  char *t = cfg ? rdt_config_to_json(cfg) : NULL;
+  rdt_json *tree = t ? rdt_json_parse(t, strlen(t)) : NULL;
+  if (tree) {
+    jw_obj(&w);
+    for (int i = 0; i < tree->count; i++)
+      if (strcmp(tree->items[i].key, "eval") != 0 && strcmp(tree->items[i].key, "sim") != 0) {
+        jw_key(&w, tree->items[i].key);
+        eval_json_write(&w, &tree->items[i]);
+      }
+    jw_obj_end(&w);
   } else {
     jw_null(&w);
   }
+  rdt_json_free(tree);
+  free(t);
   key_str(&w, "text_encoder", a->text_encoder);
   key_str(&w, "vision_encoder", a->vision_encoder);
   key_str(&w, "precomp_lang_embed", a->precomp_lang_embed);

@@ -166,8 +166,8 @@ static void summarise(const eval_results *r, summary *s) {
 
 /* ================================================================ results.json */
 
-/* A JSON value back to text, members in document order. */
-static void emit(rdt_jw *w, const rdt_json *j) {
+/* A parsed value back into a writer (see results.h). */
+void eval_json_write(rdt_jw *w, const rdt_json *j) {
   switch (j->type) {
     case RDT_JSON_NULL: jw_null(w); break;
     case RDT_JSON_BOOL: jw_bool(w, j->boolean); break;
@@ -175,32 +175,33 @@ static void emit(rdt_jw *w, const rdt_json *j) {
     case RDT_JSON_STRING: jw_str(w, j->string); break;
     case RDT_JSON_ARRAY:
       jw_arr(w);
-      for (int i = 0; i < j->count; i++) emit(w, &j->items[i]);
+      for (int i = 0; i < j->count; i++) eval_json_write(w, &j->items[i]);
       jw_arr_end(w);
       break;
     case RDT_JSON_OBJECT:
       jw_obj(w);
       for (int i = 0; i < j->count; i++) {
         jw_key(w, j->items[i].key);
-        emit(w, &j->items[i]);
+        eval_json_write(w, &j->items[i]);
       }
       jw_obj_end(w);
       break;
   }
 }
 
-static char *emit_text(const rdt_json *j) {
+/* Compact text of a parsed value (malloc'd). */
+static char *json_text(const rdt_json *j) {
   rdt_jw w;
   jw_init(&w, 0);
-  emit(&w, j);
+  eval_json_write(&w, j);
   return jw_finish(&w);
 }
 
 /* JSON text (NULL: {}) as a value of w, laid out as w lays out its own. */
-static void emit_text_value(rdt_jw *w, const char *json) {
+static void write_json_text(rdt_jw *w, const char *json) {
   rdt_json *j = json ? rdt_json_parse(json, strlen(json)) : NULL;
   if (j)
-    emit(w, j);
+    eval_json_write(w, j);
   else
     jw_raw(w, json ? json : "{}");
   rdt_json_free(j);
@@ -234,8 +235,8 @@ char *eval_results_json(const eval_results *r) {
   jw_obj(&w);
   jw_key(&w, "benchmark"), jw_str(&w, r->benchmark ? r->benchmark : "libero_90");
   jw_key(&w, "checkpoint"), jw_str(&w, r->checkpoint ? r->checkpoint : "");
-  jw_key(&w, "settings"), emit_text_value(&w, r->settings);
-  jw_key(&w, "run"), emit_text_value(&w, r->run);
+  jw_key(&w, "settings"), write_json_text(&w, r->settings);
+  jw_key(&w, "run"), write_json_text(&w, r->run);
   jw_key(&w, "overall");
   jw_obj(&w);
   jw_key(&w, "tasks"), jw_int(&w, s.ntasks);
@@ -384,7 +385,7 @@ int eval_results_load(eval_results *r, const char *path) {
   }
   if (rc == 0) {
     free(r->settings);
-    r->settings = emit_text(settings);
+    r->settings = json_text(settings);
     set_str(&r->benchmark, get_str(j, "benchmark"));
     set_str(&r->checkpoint, get_str(j, "checkpoint"));
   }
@@ -401,7 +402,7 @@ int eval_settings_equal(const char *a, const char *b, char **what) {
     const rdt_json *x = pass ? jb : ja, *y = pass ? ja : jb;
     for (int i = 0; rc == 1 && i < x->count; i++) {
       const rdt_json *other = rdt_json_get(y, x->items[i].key);
-      char *s = emit_text(&x->items[i]), *t = other ? emit_text(other) : NULL;
+      char *s = json_text(&x->items[i]), *t = other ? json_text(other) : NULL;
       if (!t || strcmp(s, t) != 0) {
         rc = 0;
         *what = rdt_strdup(x->items[i].key);
