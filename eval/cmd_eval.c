@@ -23,6 +23,8 @@ typedef struct {
       workers, threads;
   int record_video, resume, merge, fast_render;
   rdt_strlist tasks;
+  int argc;     /* the command line, recorded in results.json */
+  char **argv;
 } eval_args;
 
 /* ================================================================ config */
@@ -144,34 +146,7 @@ static char *settings_json(const eval_args *a, const char *weights, const rdt_co
   return jw_finish(&w);
 }
 
-/* How this invocation runs (JSON text). */
-static char *run_json(const eval_args *a, const eval_policy *p, const int *tasks, int ntasks, int resumed,
-                      double wall, const char *started) {
-  rdt_jw w;
-  jw_init(&w, 0);
-  jw_obj(&w);
-  key_str(&w, "started", started);
-  key_str(&w, "device", p ? eval_policy_describe(p) : a->device);
-  jw_key(&w, "workers"), jw_int(&w, a->workers);
-  jw_key(&w, "threads"), jw_int(&w, a->threads);
-  jw_key(&w, "tasks");
-  jw_arr(&w);
-  for (int i = 0; i < ntasks; i++) jw_int(&w, tasks[i]);
-  jw_arr_end(&w);
-  jw_key(&w, "num_trials"), jw_int(&w, a->num_trials);
-  jw_key(&w, "record_video"), jw_bool(&w, a->record_video);
-  key_str(&w, "video_output_dir", a->record_video ? a->video_output_dir : NULL);
-  jw_key(&w, "episodes_from_earlier_runs"), jw_int(&w, resumed);
-  key_str(&w, "policy_batch", a->policy_batch);
-  jw_key(&w, "model_calls"), jw_int(&w, p ? eval_policy_calls(p) : 0);
-  jw_key(&w, "model_rows"), jw_int(&w, p ? eval_policy_rows(p) : 0);
-  jw_key(&w, "wall_s"), jw_num(&w, wall);
-  jw_obj_end(&w);
-  return jw_finish(&w);
-}
-
-/* ================================================================ running */
-
+/* One invocation: its arguments, results and progress. */
 typedef struct {
   const eval_args *a;
   eval_results *res;
@@ -185,9 +160,43 @@ typedef struct {
   const char *started;
 } session;
 
+/* How this invocation runs (JSON text). */
+static char *run_json(const session *s) {
+  const eval_args *a = s->a;
+  const eval_policy *p = s->policy;
+  rdt_jw w;
+  jw_init(&w, 0);
+  jw_obj(&w);
+  jw_key(&w, "command");
+  jw_arr(&w);
+  for (int i = 0; i < a->argc; i++) jw_str(&w, a->argv[i]);
+  jw_arr_end(&w);
+  key_str(&w, "started", s->started);
+  key_str(&w, "device", p ? eval_policy_describe(p) : a->device);
+  jw_key(&w, "workers"), jw_int(&w, a->workers);
+  jw_key(&w, "threads"), jw_int(&w, a->threads);
+  jw_key(&w, "tasks");
+  jw_arr(&w);
+  for (int i = 0; i < s->ntasks; i++) jw_int(&w, s->tasks[i]);
+  jw_arr_end(&w);
+  jw_key(&w, "num_trials"), jw_int(&w, a->num_trials);
+  jw_key(&w, "record_video"), jw_bool(&w, a->record_video);
+  key_str(&w, "video_output_dir", a->record_video ? a->video_output_dir : NULL);
+  jw_key(&w, "episodes_from_earlier_runs"), jw_int(&w, s->resumed);
+  key_str(&w, "policy_batch", a->policy_batch);
+  jw_key(&w, "model_calls"), jw_int(&w, p ? eval_policy_calls(p) : 0);
+  jw_key(&w, "model_rows"), jw_int(&w, p ? eval_policy_rows(p) : 0);
+  jw_key(&w, "wall_s"), jw_num(&w, rdt_now() - s->t0);
+  jw_obj_end(&w);
+  return jw_finish(&w);
+}
+
+/* ================================================================ running */
+
+
 /* Rewrite results.json and results.csv with the current records and run info. */
 static int save(session *s) {
-  char *run = run_json(s->a, s->policy, s->tasks, s->ntasks, s->resumed, rdt_now() - s->t0, s->started);
+  char *run = run_json(s);
   free(s->res->run);
   s->res->run = run;
   return eval_results_write(s->res, s->json, s->csv);
@@ -345,7 +354,7 @@ static int evaluate(const eval_args *a, const rdt_config *cfg, const rdt_overrid
 }
 
 int rdt_cmd_eval(int argc, char **argv) {
-  eval_args a;
+  eval_args a = {.argc = argc, .argv = argv};
   rdt_flag flags[] = {
     {"config", RDT_FLAG_STR, &a.config, NULL, "model config (YAML: configs/base.yaml, tiny.yaml; dotted overrides "
      "allowed); default: config.json beside the weights"},
