@@ -80,12 +80,10 @@ KCPU_INLINE kcpu_v4 kcpu_select4(kcpu_v4i mask, kcpu_v4 a, kcpu_v4 c) {
 
 KCPU_INLINE kcpu_v4 kcpu_exp4(kcpu_v4 x) { return KCPU_EXP(kcpu_v4, kcpu_v4i, x); }
 
-/* Sixteen floats, for the few loops compiled once per instruction set
- * (KCPU_CLONES: AVX-512, AVX2 and baseline, picked at load time); only used
- * inside such functions, never passed between them. */
+/* Sixteen floats, for loops compiled once per instruction set (see
+ * kcpu_exp_shift_sum); only used inside functions, never passed between them. */
 typedef float kcpu_v16 __attribute__((vector_size(64)));
 typedef int32_t kcpu_v16i __attribute__((vector_size(64)));
-#define KCPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* Load or store four floats at an unaligned address. */
 KCPU_INLINE kcpu_v4 kcpu_load4(const float *p) {

@@ -19,7 +19,8 @@ KCPU_INLINE kcpu_v4 load_part(const float *p, size_t n, float fill) {
 }
 KCPU_INLINE void store_part(float *p, kcpu_v4 v, size_t n) { memcpy(p, &v, n * sizeof(float)); }
 
-KCPU_CLONES float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
+/* The loop of kcpu_exp_shift_sum, inlined below into one copy per instruction set. */
+KCPU_INLINE float exp_shift_sum16(float *y, const float *x, int n, float shift) {
   kcpu_v16 acc = {0}, v, e;
   int i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -38,6 +39,33 @@ KCPU_CLONES float kcpu_exp_shift_sum(float *y, const float *x, int n, float shif
   float s = 0.0f;
   for (int l = 0; l < 16; l++) s += acc[l];
   return s;
+}
+
+typedef float (*exp_shift_sum_fn)(float *, const float *, int, float);
+
+__attribute__((target("avx512f"))) static float exp_shift_sum_avx512(float *y, const float *x, int n, float shift) {
+  return exp_shift_sum16(y, x, n, shift);
+}
+__attribute__((target("avx2"))) static float exp_shift_sum_avx2(float *y, const float *x, int n, float shift) {
+  return exp_shift_sum16(y, x, n, shift);
+}
+static float exp_shift_sum_base(float *y, const float *x, int n, float shift) {
+  return exp_shift_sum16(y, x, n, shift);
+}
+
+/* The copy for this CPU, chosen at the first call (a plain pointer rather than
+ * an ifunc, whose resolver would run before sanitizers start). */
+float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
+  static exp_shift_sum_fn chosen;
+  exp_shift_sum_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+  if (!f) {
+    __builtin_cpu_init();
+    f = __builtin_cpu_supports("avx512f") ? exp_shift_sum_avx512
+        : __builtin_cpu_supports("avx2")  ? exp_shift_sum_avx2
+                                          : exp_shift_sum_base;
+    __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+  }
+  return f(y, x, n, shift);
 }
 
 /* ---------------------------------------------------------------- activations */
