@@ -41,17 +41,19 @@ KCPU_INLINE float exp_shift_sum16(float *y, const float *x, int n, float shift) 
   return s;
 }
 
-typedef float (*exp_shift_sum_fn)(float *, const float *, int, float);
+static float exp_shift_sum_base(float *y, const float *x, int n, float shift) {
+  return exp_shift_sum16(y, x, n, shift);
+}
 
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static float exp_shift_sum_avx512(float *y, const float *x, int n, float shift) {
   return exp_shift_sum16(y, x, n, shift);
 }
 __attribute__((target("avx2"))) static float exp_shift_sum_avx2(float *y, const float *x, int n, float shift) {
   return exp_shift_sum16(y, x, n, shift);
 }
-static float exp_shift_sum_base(float *y, const float *x, int n, float shift) {
-  return exp_shift_sum16(y, x, n, shift);
-}
+
+typedef float (*exp_shift_sum_fn)(float *, const float *, int, float);
 
 /* The copy for this CPU, chosen at the first call (a plain pointer rather than
  * an ifunc, whose resolver would run before sanitizers start). */
@@ -67,6 +69,9 @@ float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) {
   }
   return f(y, x, n, shift);
 }
+#else
+float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift) { return exp_shift_sum_base(y, x, n, shift); }
+#endif
 
 /* ---------------------------------------------------------------- activations */
 /* GELU-tanh written as x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3),
