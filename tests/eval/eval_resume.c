@@ -3,7 +3,8 @@
  * uninterrupted run (settings, per-task and overall summaries, every episode
  * record; wall times aside), having run only the missing episodes.  A resume
  * with other settings is refused and leaves the file alone; a resume of a
- * finished file runs nothing.  Tasks are named (--tasks NAME) here. */
+ * finished file runs nothing.  Tasks are named (--tasks NAME) here, and the
+ * step limit comes from the config's eval: section (a dotted override). */
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
@@ -16,7 +17,7 @@ static char dir[4096], ckpt[4200];
 static int make_argv(const char *out, const char **extra, int nextra, const char **argv) {
   static const char *base[] = {"eval", "--config", NULL, "--pretrained", NULL, "--tasks",
                                "KITCHEN_SCENE10_close_the_top_drawer_of_the_cabinet", "--num_trials", "3",
-                               "--max_steps", "20", "--exec_horizon", "8", "--threads", "1", "--output", NULL};
+                               "--eval.max_steps=20", "--exec_horizon", "8", "--threads", "1", "--output", NULL};
   int n = 0;
   argv[n++] = fx_bin();
   for (size_t i = 0; i < sizeof base / sizeof *base; i++) argv[n++] = base[i];
@@ -107,6 +108,10 @@ static void t_kill_and_resume(void) {
   make_argv(b, resume, 1, argv);
   CHECK_MSG(wait_exit(spawn(argv, log)) == 0, "resumed run failed");
   rdt_json *j = fx_json(jb);
+  CHECK(fx_int(rdt_json_get(j, "settings"), "max_steps") == 20);
+  const rdt_json *eps = rdt_json_get(j, "episodes");
+  for (int i = 0; eps && i < eps->count; i++)
+    CHECK(fx_int(&eps->items[i], "steps") == 20 || fx_bool(&eps->items[i], "success") == 1);
   CHECK(fx_int(rdt_json_get(j, "run"), "episodes_from_earlier_runs") == done);
   CHECK(fx_int(rdt_json_get(j, "run"), "model_rows") == (3 - done) * 3);   /* ceil(20 / 8) queries each */
   rdt_json_free(j);
