@@ -204,33 +204,10 @@ int eval_batch_mode_parse(const char *s) {
 
 /* ================================================================ language */
 
-/* A precomputed embedding: the file's one tensor, [L, D] or [1, L, D]. */
-static int lang_precomputed(const eval_policy *p, const char *text, lang_entry *e) {
-  char *path = t5_embed_path(p->lang_dir, text);
-  rdt_st *st = rdt_st_open(path);
-  int rc = st ? 0 : -1;
-  if (st) {
-    const rdt_tensor *t = rdt_st_count(st) == 1 ? rdt_st_get(st, 0) : NULL;
-    int nd = t ? t->ndim : 0;
-    int64_t L = nd >= 2 ? t->shape[nd - 2] : 0, D = nd >= 2 ? t->shape[nd - 1] : 0;
-    if (!t || (nd != 2 && !(nd == 3 && t->shape[0] == 1)) || D != p->mc.lang_token_dim || L < 1 ||
-        L > p->mc.max_lang_cond_len) {
-      rc = rdt_fail("%s: expected one tensor [L, %d] with L <= %d for \"%s\"", path, p->mc.lang_token_dim,
-                    p->mc.max_lang_cond_len, text);
-    } else {
-      e->len = (int)L;
-      e->emb = rdt_malloc((size_t)(L * D) * sizeof(float));
-      rdt_st_to_f32(t, e->emb);
-    }
-    rdt_st_close(st);
-  }
-  free(path);
-  return rc;
-}
-
 /* Encode one instruction with the open text source. */
 static int lang_encode(const eval_policy *p, const char *text, lang_entry *e) {
-  if (p->lang_dir) return lang_precomputed(p, text, e);
+  if (p->lang_dir)
+    return t5_embed_load(p->lang_dir, text, p->mc.lang_token_dim, p->mc.max_lang_cond_len, &e->emb, &e->len);
   if (p->text) return t5_encode_text(p->text, text, p->mc.max_lang_cond_len, &e->emb, &e->len);
   size_t max = (size_t)p->mc.max_lang_cond_len;
   e->emb = rdt_malloc(max * (size_t)p->mc.lang_token_dim * sizeof(float));

@@ -368,3 +368,25 @@ char *t5_embed_path(const char *dir, const char *instruction) {
   free(name);
   return path;
 }
+
+int t5_embed_load(const char *dir, const char *instruction, int dim, int max_len, float **emb, int *len) {
+  char *path = t5_embed_path(dir, instruction);
+  rdt_st *st = rdt_st_open(path);
+  int rc = st ? 0 : -1;
+  if (st) {
+    const rdt_tensor *t = rdt_st_count(st) == 1 ? rdt_st_get(st, 0) : NULL;
+    int nd = t ? t->ndim : 0;
+    int64_t L = nd >= 2 ? t->shape[nd - 2] : 0, D = nd >= 2 ? t->shape[nd - 1] : 0;
+    if (!t || (nd != 2 && !(nd == 3 && t->shape[0] == 1)) || D != dim || L < 1 || L > max_len) {
+      rc = rdt_fail("%s: expected one tensor [L, %d] with 1 <= L <= %d for \"%s\"", path, dim, max_len,
+                    instruction);
+    } else {
+      *len = (int)L;
+      *emb = rdt_malloc((size_t)(L * D) * sizeof(float));
+      rdt_st_to_f32(t, *emb);
+    }
+    rdt_st_close(st);
+  }
+  free(path);
+  return rc;
+}

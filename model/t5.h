@@ -90,4 +90,10 @@ int t5_encode_text(t5 *m, const char *text, int max_length, float **out, int *le
  * DIR/empty_lang_embed.safetensors for "".  Returns a malloc'd path. */
 char *t5_embed_path(const char *dir, const char *instruction);
 
+/* Read the precomputed embedding of an instruction from dir (the file
+ * t5_embed_path names: one tensor [L, dim] or [1, L, dim], any float dtype)
+ * into a malloc'd F32 array *emb of *len rows.  0, or -1 naming the file when
+ * it is missing or its shape is not [L, dim] with 1 <= L <= max_len. */
+int t5_embed_load(const char *dir, const char *instruction, int dim, int max_len, float **emb, int *len);
+
 #endif

@@ -102,33 +102,10 @@ static const lang_entry *lang_find(const rdt_conditions *c, const char *text) {
   return c->nlang ? bsearch(&key, c->lang, (size_t)c->nlang, sizeof key, lang_cmp) : NULL;
 }
 
-/* One precomputed embedding: the file's single tensor, [L, D] or [1, L, D]. */
-static int lang_precomputed(const rdt_conditions *c, const char *text, lang_entry *e) {
-  char *path = t5_embed_path(c->o.lang_embed_dir, text);
-  rdt_st *st = rdt_st_open(path);
-  int rc = st ? 0 : -1;
-  if (rc == 0) {
-    const rdt_tensor *t = rdt_st_count(st) == 1 ? rdt_st_get(st, 0) : NULL;
-    int nd = t ? t->ndim : 0;
-    int64_t L = nd >= 2 ? t->shape[nd - 2] : 0, D = nd >= 2 ? t->shape[nd - 1] : 0;
-    if (!t || (nd != 2 && !(nd == 3 && t->shape[0] == 1)) || D != c->o.lang_token_dim || L < 1 ||
-        L > c->o.max_lang_len) {
-      rc = rdt_fail("%s: expected one tensor [L, %d] (L <= %d) for \"%s\"", path, c->o.lang_token_dim,
-                    c->o.max_lang_len, text);
-    } else {
-      e->len = (int)L;
-      e->emb = rdt_malloc((size_t)(L * D) * sizeof(float));
-      rdt_st_to_f32(t, e->emb);
-    }
-  }
-  rdt_st_close(st);
-  free(path);
-  return rc;
-}
-
 /* Encode one instruction with whichever text encoder is open. */
 static int lang_encode(rdt_conditions *c, const char *text, lang_entry *e) {
-  if (c->o.lang_embed_dir) return lang_precomputed(c, text, e);
+  if (c->o.lang_embed_dir)
+    return t5_embed_load(c->o.lang_embed_dir, text, c->o.lang_token_dim, c->o.max_lang_len, &e->emb, &e->len);
   if (c->text) return t5_encode_text(c->text, text, c->o.max_lang_len, &e->emb, &e->len);
   size_t D = (size_t)c->o.lang_token_dim;
   float *emb = rdt_malloc((size_t)c->o.max_lang_len * D * sizeof(float));
