@@ -17,7 +17,7 @@
 #include "eval/results.h"
 
 typedef struct {
-  const char *config, *pretrained, *text_encoder, *vision_encoder, *precomp_lang_embed, *benchmark;
+  const char *config, *pretrained, *text_encoder, *vision_encoder, *precomp_lang_embed, *lang_embed_dir, *benchmark;
   const char *video_output_dir, *output, *device, *precision, *libero_root, *robosuite_assets, *policy_batch;
   int64_t num_tasks, num_trials, max_steps, num_steps_wait, exec_horizon, videos_per_task, image_size, seed,
       workers, threads;
@@ -364,6 +364,8 @@ int rdt_cmd_eval(int argc, char **argv) {
     {"vision_encoder", RDT_FLAG_STR, &a.vision_encoder, NULL, "SigLIP folder (google/siglip-so400m-patch14-384)"},
     {"precomp_lang_embed", RDT_FLAG_STR, &a.precomp_lang_embed, NULL,
      "folder of precomputed instruction embeddings (rdt encode-lang); replaces T5"},
+    {"lang_embed_dir", RDT_FLAG_STR, &a.lang_embed_dir, NULL,
+     "the same folder under rdt train's name (--precomp_lang_embed DIR and --lang_embed_dir DIR are one flag)"},
     {"benchmark", RDT_FLAG_STR, &a.benchmark, "libero_90", "task suite (libero_90)"},
     {"num_tasks", RDT_FLAG_INT, &a.num_tasks, "90", "evaluate the first N tasks"},
     {"tasks", RDT_FLAG_LIST, &a.tasks, NULL, "task indices or names (comma-separated); replaces --num_tasks"},
@@ -401,6 +403,12 @@ int rdt_cmd_eval(int argc, char **argv) {
                            "from many results files.", flags, nflags, argc, argv, &ov, &pos);
   if (rc == 1) return 0;
   if (rc != 0) rdt_die_last();
+  if (a.lang_embed_dir) {
+    if (a.precomp_lang_embed && strcmp(a.precomp_lang_embed, a.lang_embed_dir) != 0)
+      rdt_die("--precomp_lang_embed %s and --lang_embed_dir %s name different folders", a.precomp_lang_embed,
+              a.lang_embed_dir);
+    a.precomp_lang_embed = a.lang_embed_dir;
+  }
   if (a.merge) {
     if (eval_merge((const char *const *)pos.v, pos.n, a.output, stdout) != 0) rdt_die_last();
   } else {
