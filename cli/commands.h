@@ -20,5 +20,6 @@ int rdt_bench_policy(int argc, char **argv);     /* model/bench_model.c */
 int rdt_bench_encoders(int argc, char **argv);   /* model/bench_encoders.c */
 int rdt_bench_train(int argc, char **argv);      /* train/bench_train.c */
 int rdt_bench_sim(int argc, char **argv);        /* sim/bench_sim.c */
+int rdt_bench_eval_policy(int argc, char **argv); /* eval/bench_eval.c */
 
 #endif

@@ -27,10 +27,12 @@ static int cmd_bench(int argc, char **argv);
 #define SIM_CMD rdt_cmd_sim
 #define EVAL_CMD rdt_cmd_eval
 #define BENCH_SIM rdt_bench_sim
+#define BENCH_EVAL_POLICY rdt_bench_eval_policy
 #else
 #define SIM_CMD missing_feature
 #define EVAL_CMD missing_feature
 #define BENCH_SIM missing_feature
+#define BENCH_EVAL_POLICY missing_feature
 #endif
 
 static const command commands[] = {
@@ -39,7 +41,7 @@ static const command commands[] = {
    "evaluate a checkpoint on LIBERO-90 in MuJoCo, with videos and a results table"},
   {"sim", SIM_CMD,
    "LIBERO-90 simulator tools: list, info, render, rollout"},
-  {"bench", cmd_bench, "measure speed; prints JSON (targets: kernels, policy, train, sim, encoders)"},
+  {"bench", cmd_bench, "measure speed; prints JSON (targets: kernels, policy, eval-policy, train, sim, encoders)"},
   {"stats", rdt_cmd_stats, "compute dataset statistics (dataset_stat.json form)"},
   {"convert", rdt_cmd_convert, "convert pytorch_model.bin or safetensors to model.safetensors + config.json"},
   {"encode-lang", rdt_cmd_encode_lang, "encode instructions with T5 and store them as safetensors"},
@@ -51,7 +53,9 @@ static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
 
 static const command bench_targets[] = {
   {"kernels", rdt_bench_kernels, "GEMM, attention and norm throughput of a backend"},
-  {"policy", rdt_bench_policy, "latency of one action chunk (5 denoising steps)"},
+  {"policy", rdt_bench_policy, "latency of one action chunk (5 denoising steps), model only"},
+  {"eval-policy", BENCH_EVAL_POLICY,
+   "one chunk as rdt eval asks for it (images, encoders, sampler, actions), batch 1 and W"},
   {"train", rdt_bench_train, "training step time and samples/s on a synthetic batch"},
   {"sim", BENCH_SIM, "simulator control steps/s"},
   {"encoders", rdt_bench_encoders, "SigLIP images/s and T5 tokens/s"},

@@ -14,8 +14,8 @@
 #include "core/progress.h"
 #include "eval/policy.h"
 
-/* For `rdt bench`: the lead wires it into cli/main.c and declares it in cli/commands.h. */
-int rdt_bench_eval_policy(int argc, char **argv);
+/* The entry point of `rdt bench eval-policy` (cli/main.c). */
+int rdt_bench_eval_policy(int argc, char **argv);   /* declared for cli/commands.h */
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
