@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int test_failures_;
@@ -81,6 +83,37 @@ static inline double test_rel_err(const double *a, const double *b, size_t n) {
   double num = 0, den = 0;
   for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
   return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Run a shell command (printf-style); its exit code, -1 if it did not exit. */
+static inline int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int test_sh(const char *fmt, ...) {
+  char cmd[16384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  int rc = system(cmd);
+  return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Run a shell command capturing stdout and stderr (NUL-terminated, truncated
+ * to len); its exit code, or 128 + the signal that ended it. */
+static inline int test_capture(const char *cmd, char *out, size_t len) {
+  char full[16400];
+  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  FILE *p = popen(full, "r");
+  if (!p) return -1;
+  size_t n = fread(out, 1, len - 1, p);
+  out[n] = 0;
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The rdt program ($RDT_BIN, set by ctest for every test). */
+static inline const char *test_rdt_bin(void) {
+  const char *b = getenv("RDT_BIN");
+  return b ? b : "./rdt";
 }
 
 /* The LIBERO package folder (holding assets/, bddl_files/, init_files/):

@@ -1,18 +1,5 @@
 /* tests/cli/cli_test.c: the rdt program's command table, help and errors. */
-#include <sys/wait.h>
 #include "test.h"
-
-/* Run a shell command; capture stdout+stderr into out; return the exit code. */
-static int run(const char *cmd, char *out, size_t len) {
-  char full[4200];
-  snprintf(full, sizeof full, "%s 2>&1", cmd);
-  FILE *p = popen(full, "r");
-  if (!p) return -1;
-  size_t n = fread(out, 1, len - 1, p);
-  out[n] = 0;
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 static char buf[1 << 16];
 static char cmd[2048];
@@ -20,7 +7,7 @@ static char cmd[2048];
 static void t_help_lists_every_command(void) {
   static const char *names[] = {"train", "eval", "sim", "bench", "stats", "convert", "encode-lang", "init", "inspect"};
   snprintf(cmd, sizeof cmd, "%s --help", getenv("RDT_BIN"));
-  CHECK(run(cmd, buf, sizeof buf) == 0);
+  CHECK(test_capture(cmd, buf, sizeof buf) == 0);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     char needle[64];
     snprintf(needle, sizeof needle, "\n  %s ", names[i]);
@@ -30,13 +17,13 @@ static void t_help_lists_every_command(void) {
 
 static void t_version(void) {
   snprintf(cmd, sizeof cmd, "%s --version", getenv("RDT_BIN"));
-  CHECK(run(cmd, buf, sizeof buf) == 0);
+  CHECK(test_capture(cmd, buf, sizeof buf) == 0);
   CHECK(strncmp(buf, "rdt ", 4) == 0);
 }
 
 static void t_unknown_command_suggests(void) {
   snprintf(cmd, sizeof cmd, "%s trian", getenv("RDT_BIN"));
-  int rc = run(cmd, buf, sizeof buf);
+  int rc = test_capture(cmd, buf, sizeof buf);
   CHECK(rc == 1);
   CHECK(strstr(buf, "unknown command 'trian'") != NULL);
   CHECK(strstr(buf, "did you mean 'train'") != NULL);
@@ -44,16 +31,16 @@ static void t_unknown_command_suggests(void) {
 
 static void t_no_arguments_is_usage_error(void) {
   snprintf(cmd, sizeof cmd, "%s", getenv("RDT_BIN"));
-  CHECK(run(cmd, buf, sizeof buf) == 2);
+  CHECK(test_capture(cmd, buf, sizeof buf) == 2);
   CHECK(strstr(buf, "usage: rdt COMMAND") != NULL);
 }
 
 static void t_bench_lists_targets(void) {
   snprintf(cmd, sizeof cmd, "%s bench --help", getenv("RDT_BIN"));
-  CHECK(run(cmd, buf, sizeof buf) == 0);
+  CHECK(test_capture(cmd, buf, sizeof buf) == 0);
   CHECK(strstr(buf, "policy") && strstr(buf, "train") && strstr(buf, "sim") && strstr(buf, "encoders"));
   snprintf(cmd, sizeof cmd, "%s bench polcy", getenv("RDT_BIN"));
-  CHECK(run(cmd, buf, sizeof buf) == 1);
+  CHECK(test_capture(cmd, buf, sizeof buf) == 1);
   CHECK(strstr(buf, "did you mean 'policy'") != NULL);
 }
 

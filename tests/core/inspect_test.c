@@ -1,7 +1,6 @@
 /* tests/core/inspect_test.c: `rdt inspect` on good files (table and JSON) and on
  * broken ones (truncated, header lying about offsets, non-JSON header): a
  * one-line error naming the file, exit 1, no crash and no sanitizer report. */
-#include <sys/wait.h>
 #include "test.h"
 #include "core/fsutil.h"
 #include "core/json.h"
@@ -13,13 +12,8 @@ static char out[1 << 16];
 /* Run `rdt inspect ARGS`, capturing stdout and stderr; the exit code, or 128 + signal. */
 static int inspect(const char *args) {
   char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' inspect %s 2>&1", getenv("RDT_BIN"), args);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  snprintf(cmd, sizeof cmd, "'%s' inspect %s", test_rdt_bin(), args);
+  return test_capture(cmd, out, sizeof out);
 }
 
 static void write_bytes(const char *path, const void *data, size_t n) { CHECK(rdt_write_file_atomic(path, data, n) == 0); }

@@ -11,10 +11,10 @@ static char dir[4096];
 
 static int batch(const char *log) {
   const char *src = getenv("RDT_SOURCE_DIR");
-  return fx_sh("cd '%s' && bash '%s/scripts/eval_batch.sh' --rdt '%s' --checkpoints '%s/ck-*' "
+  return test_sh("cd '%s' && bash '%s/scripts/eval_batch.sh' --rdt '%s' --checkpoints '%s/ck-*' "
                "--tasks 0,KITCHEN_SCENE3_turn_on_the_stove --cpu_workers 2 --output '%s/out' -- --config '%s' "
                "--num_trials 1 --max_steps 6 --exec_horizon 4 --threads 1 > '%s' 2>&1",
-               dir, src ? src : ".", fx_bin(), dir, dir, fx_tiny_yaml(), log);
+               dir, src ? src : ".", test_rdt_bin(), dir, dir, fx_tiny_yaml(), log);
 }
 
 /* The rate of one unit's results file, as the merge must print it. */
@@ -81,6 +81,6 @@ int main(void) {
   snprintf(ck, sizeof ck, "%s/ck-b", dir);
   fx_checkpoint(ck, 22, 0.05);
   RUN(t_batch);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
   return test_done();
 }

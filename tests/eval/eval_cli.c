@@ -25,9 +25,9 @@ static const char *slurp(const char *path) {
 
 /* rdt eval with the common flags plus `extra`; stdout and stderr to LOG. */
 static int eval_run(const char *out, const char *extra, const char *log) {
-  return fx_sh("'%s' eval --config '%s' --pretrained '%s' --benchmark libero_90 --num_tasks 2 --num_trials 2 "
+  return test_sh("'%s' eval --config '%s' --pretrained '%s' --benchmark libero_90 --num_tasks 2 --num_trials 2 "
                "--max_steps 30 --exec_horizon 8 --threads 1 --output '%s' %s > '%s' 2>&1",
-               fx_bin(), fx_tiny_yaml(), ckpt, out, extra, log);
+               test_rdt_bin(), fx_tiny_yaml(), ckpt, out, extra, log);
 }
 
 /* ffprobe's codec, pix_fmt, size, rate and decoded frame count of a video. */
@@ -54,7 +54,7 @@ static void t_videos_and_queries(void) {
   const rdt_json *tasks = rdt_json_get(j, "tasks"), *eps = rdt_json_get(j, "episodes");
   CHECK(tasks && tasks->count == 2 && eps && eps->count == 4);
   for (int i = 0; tasks && i < tasks->count; i++) CHECK(fx_int(&tasks->items[i], "trials") == 2);
-  int have_ffprobe = fx_sh("command -v ffprobe > /dev/null 2>&1") == 0;
+  int have_ffprobe = test_sh("command -v ffprobe > /dev/null 2>&1") == 0;
   for (int i = 0; eps && i < eps->count; i++) {
     const rdt_json *e = &eps->items[i];
     int steps = fx_int(e, "steps"), task = fx_int(e, "task"), trial = fx_int(e, "trial");
@@ -128,8 +128,8 @@ static void expect_refusal(const char *pretrained, const char *const *names, int
   snprintf(out, sizeof out, "%s/bad-%s", dir, tag), snprintf(vid, sizeof vid, "%s/bad-%s-videos", dir, tag);
   snprintf(log, sizeof log, "%s/bad-%s.log", dir, tag);
   snprintf(cmd_extra, sizeof cmd_extra, "--record_video --video_output_dir '%s'", vid);
-  int rc = fx_sh("'%s' eval --config '%s' --pretrained '%s' --num_tasks 1 --num_trials 1 --max_steps 5 --output "
-                 "'%s' %s > '%s' 2>&1", fx_bin(), fx_tiny_yaml(), pretrained, out, cmd_extra, log);
+  int rc = test_sh("'%s' eval --config '%s' --pretrained '%s' --num_tasks 1 --num_trials 1 --max_steps 5 --output "
+                 "'%s' %s > '%s' 2>&1", test_rdt_bin(), fx_tiny_yaml(), pretrained, out, cmd_extra, log);
   const char *msg = slurp(log);
   CHECK_MSG(rc == 1, "%s: exit %d", tag, rc);
   for (int i = 0; i < n; i++) CHECK_MSG(strstr(msg, names[i]) != NULL, "%s: '%s' not named in:\n%s", tag, names[i], msg);
@@ -156,8 +156,8 @@ static void t_bad_checkpoints(void) {
   expect_refusal(broken, n2, 8, "broken");
 
   snprintf(wide, sizeof wide, "%s/wide", dir);   /* a whole checkpoint of another width */
-  CHECK(fx_sh("'%s' init --config '%s' --model.rdt.hidden_size=32 --output '%s/model.safetensors' > /dev/null 2>&1",
-              fx_bin(), fx_tiny_yaml(), wide) == 0);
+  CHECK(test_sh("'%s' init --config '%s' --model.rdt.hidden_size=32 --output '%s/model.safetensors' > /dev/null 2>&1",
+              test_rdt_bin(), fx_tiny_yaml(), wide) == 0);
   const char *n3[] = {"wrong shape", "model.x_pos_embed"};
   expect_refusal(wide, n3, 2, "wide");
 
@@ -173,6 +173,6 @@ int main(void) {
   RUN(t_bad_checkpoints);
   RUN(t_videos_and_queries);
   RUN(t_workers_agree);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
   return test_done();
 }

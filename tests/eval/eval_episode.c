@@ -202,6 +202,6 @@ int main(void) {
   RUN(t_zero_actions_fail);
   RUN(t_video_frames);
   sim_env_close(env);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
   return test_done();
 }

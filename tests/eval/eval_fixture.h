@@ -25,29 +25,12 @@ static inline const char *fx_tiny_yaml(void) {
   return path;
 }
 
-/* The rdt program ($RDT_BIN, set by ctest). */
-static inline const char *fx_bin(void) {
-  const char *b = getenv("RDT_BIN");
-  return b ? b : "./rdt";
-}
-
 /* Point the simulator at the LIBERO data (skips the test when absent). */
 static inline void fx_libero_env(void) {
   setenv("RDT_LIBERO_ROOT", test_libero_root(), 1);
   setenv("RDT_ROBOSUITE_ASSETS", test_robosuite_assets(), 1);
 }
 
-/* Run a shell command (printf-style); its exit code, -1 if it did not exit. */
-static inline int fx_sh(const char *fmt, ...) RDT_PRINTF(1, 2);
-static inline int fx_sh(const char *fmt, ...) {
-  char cmd[16384];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 /* A checkpoint folder as training writes it: DIR/ema/model.safetensors and
  * DIR/config.json, tiny config, upstream initialisation plus N(0, noise^2) on

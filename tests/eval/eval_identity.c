@@ -130,7 +130,7 @@ static void t_identity(void) {
   eval_policy_free(p);
   rdt_config_free(cfg);
   sim_env_close(e);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
 }
 
 int main(void) {

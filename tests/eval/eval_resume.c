@@ -19,7 +19,7 @@ static int make_argv(const char *out, const char **extra, int nextra, const char
                                "KITCHEN_SCENE10_close_the_top_drawer_of_the_cabinet", "--num_trials", "3",
                                "--eval.max_steps=20", "--exec_horizon", "8", "--threads", "1", "--output", NULL};
   int n = 0;
-  argv[n++] = fx_bin();
+  argv[n++] = test_rdt_bin();
   for (size_t i = 0; i < sizeof base / sizeof *base; i++) argv[n++] = base[i];
   argv[3] = fx_tiny_yaml(), argv[5] = ckpt, argv[n - 1] = out;
   for (int i = 0; i < nextra; i++) argv[n++] = extra[i];
@@ -141,6 +141,6 @@ int main(void) {
   snprintf(ckpt, sizeof ckpt, "%s/ckpt", dir);
   fx_checkpoint(ckpt, 3, 0.05);
   RUN(t_kill_and_resume);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
   return test_done();
 }

@@ -319,7 +319,7 @@ static void t_results_file(void) {
   char json[4300], csv[4300];
   snprintf(json, sizeof json, "%s/r/results.json", dir);
   snprintf(csv, sizeof csv, "%s/r/results.csv", dir);
-  CHECK(rdt_mkdirs(dir) == 0 && fx_sh("mkdir -p '%s/r'", dir) == 0);
+  CHECK(rdt_mkdirs(dir) == 0 && test_sh("mkdir -p '%s/r'", dir) == 0);
   CHECK(eval_results_write(&r, json, csv) == 0);
   /* task 0: successes at 10 and 20 steps, one failure at 30 -> 2/3, mean 20, successes 15 */
   char *text = rdt_read_file(csv, NULL);
@@ -443,6 +443,6 @@ int main(void) {
   RUN(t_merge);
   RUN(t_names);
   rdt_config_free(tiny);
-  if (!test_done()) fx_sh("rm -rf '%s'", dir);
+  if (!test_done()) test_sh("rm -rf '%s'", dir);
   return test_done();
 }

@@ -115,9 +115,9 @@ static void t_tables(void) {
 
 /* rdt init (bf16) then rdt inspect --json: exactly the upstream names and shapes. */
 static void t_init_inspect(void) {
-  CHECK(test_run("%s init --config %s --output %s/rdt170m/model.safetensors --dtype bf16 --seed 3", test_bin(),
+  CHECK(test_sh("%s init --config %s --output %s/rdt170m/model.safetensors --dtype bf16 --seed 3", test_rdt_bin(),
             src_path("configs/rdt-170m.yaml"), dir) == 0);
-  CHECK(test_run("%s inspect %s/rdt170m/model.safetensors --json > %s/inspect.json", test_bin(), dir, dir) == 0);
+  CHECK(test_sh("%s inspect %s/rdt170m/model.safetensors --json > %s/inspect.json", test_rdt_bin(), dir, dir) == 0);
   char path[4200];
   snprintf(path, sizeof path, "%s/inspect.json", dir);
   rdt_json *j = rdt_json_load(path);
@@ -279,7 +279,7 @@ static void t_convert(void) {
   CHECK(rdt_model_config_write(&c, path) == 0);
   snprintf(path, sizeof path, "%s/bin/pytorch_model.bin", dir);
   write_torch_state_dict(path, m, p, -1, raw);
-  CHECK(test_run("%s convert %s %s/converted", test_bin(), path, dir) == 0);
+  CHECK(test_sh("%s convert %s %s/converted", test_rdt_bin(), path, dir) == 0);
   snprintf(out, sizeof out, "%s/converted/model.safetensors", dir);
   rdt_st *st = rdt_st_open(out);
   CHECK(st && rdt_st_count(st) == n);
@@ -310,7 +310,7 @@ static void t_convert(void) {
   CHECK(rdt_model_config_load(out, &c2) == 0 && c2.hidden_size == c.hidden_size && c2.img_cond_len == c.img_cond_len);
   /* a state dict without one tensor fails and names it */
   write_torch_state_dict(path, m, p, 5, raw);
-  CHECK(test_run("%s convert %s %s/bad 2> %s/convert.err", test_bin(), path, dir, dir) == 1);
+  CHECK(test_sh("%s convert %s %s/bad 2> %s/convert.err", test_rdt_bin(), path, dir, dir) == 1);
   snprintf(out, sizeof out, "%s/convert.err", dir);
   char *err = rdt_read_file(out, NULL);
   CHECK_MSG(err && strstr(err, rdt_model_param(m, 5)->name) && strstr(err, "1 missing"), "%s", err ? err : "");
@@ -326,6 +326,6 @@ int main(void) {
   RUN(t_tables);
   RUN(t_init_inspect);
   RUN(t_convert);
-  test_run("rm -rf '%s'", dir);
+  test_sh("rm -rf '%s'", dir);
   return test_done();
 }

@@ -25,17 +25,6 @@ static char tmp[4096], model_dir[4200];
 static t5_ref ref;
 static wfile weights;
 
-/* Run a shell command; its exit status. */
-static int sh(const char *fmt, ...) RDT_PRINTF(1, 2);
-static int sh(const char *fmt, ...) {
-  char cmd[16384];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 /* The ids spm_encode gives for one line of text. */
 static int spm_ids(const char *text, int *ids, int cap) {
@@ -44,7 +33,7 @@ static int spm_ids(const char *text, int *ids, int cap) {
   FILE *f = fopen(path, "w");
   fprintf(f, "%s\n", text);
   fclose(f);
-  CHECK(sh("spm_encode --model='%s/spiece.model' --output_format=id <'%s' >'%s.ids'", model_dir, path, path) == 0);
+  CHECK(test_sh("spm_encode --model='%s/spiece.model' --output_format=id <'%s' >'%s.ids'", model_dir, path, path) == 0);
   snprintf(path + strlen(path), 8, ".ids");
   char *line = rdt_read_file(path, NULL);
   int n = 0;
@@ -65,7 +54,7 @@ static void setup(void) {
   snprintf(model_dir, sizeof model_dir, "%s/t5", tmp);
   const char *src = getenv("RDT_SOURCE_DIR");
   CHECK(rdt_mkdirs(model_dir) == 0);
-  CHECK(sh("grep -v '^#' '%s/tests/model/encoders_corpus.txt' >'%s/corpus.txt' && cd '%s' && "
+  CHECK(test_sh("grep -v '^#' '%s/tests/model/encoders_corpus.txt' >'%s/corpus.txt' && cd '%s' && "
            "spm_train --input=corpus.txt --model_prefix=spiece --model_type=unigram --vocab_size=300 "
            "--pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 --num_threads=1 --minloglevel=2 >/dev/null 2>&1 && "
            "mv spiece.model t5/",
@@ -111,7 +100,7 @@ static void t_instruction_file(void) {
   FILE *f = fopen(list, "w");
   fprintf(f, "# instructions\n%s\n\n%s\r\n%s\n%s\n", lines[0], lines[1], lines[2], lines[0]);
   fclose(f);
-  CHECK(sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --instructions '%s' --output '%s' --threads 1 "
+  CHECK(test_sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --instructions '%s' --output '%s' --threads 1 "
            "--batch_size 2 2>'%s/log.txt'", model_dir, list, out, tmp) == 0);
   for (int i = 0; i < 3; i++) check_file(out, lines[i]);
   check_file(out, "");
@@ -135,7 +124,7 @@ static void t_benchmark_libero_90(void) {
   const char *root = test_libero_root();
   char out[4300];
   snprintf(out, sizeof out, "%s/libero", tmp);
-  CHECK(sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --benchmark libero_90 --libero_root '%s' "
+  CHECK(test_sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --benchmark libero_90 --libero_root '%s' "
            "--output '%s' --threads 1 --dtype BF16 2>'%s/log.txt'", model_dir, root, out, tmp) == 0);
   char index[4400];
   snprintf(index, sizeof index, "%s/index.json", out);
@@ -164,10 +153,10 @@ static void t_benchmark_libero_90(void) {
 
 /* Usage errors and a folder without a tokenizer fail with a message. */
 static void t_errors(void) {
-  CHECK(sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --output '%s/x' 2>/dev/null", model_dir, tmp) == 1);
-  CHECK(sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --instructions a --benchmark libero_90 --output '%s/x' "
+  CHECK(test_sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --output '%s/x' 2>/dev/null", model_dir, tmp) == 1);
+  CHECK(test_sh("\"$RDT_BIN\" encode-lang --text_encoder '%s' --instructions a --benchmark libero_90 --output '%s/x' "
            "2>/dev/null", model_dir, tmp) == 1);
-  CHECK(sh("mkdir -p '%s/notok' && cp '%s'/*.json '%s'/*.safetensors '%s/notok/' && echo hi >'%s/l.txt' && "
+  CHECK(test_sh("mkdir -p '%s/notok' && cp '%s'/*.json '%s'/*.safetensors '%s/notok/' && echo hi >'%s/l.txt' && "
            "\"$RDT_BIN\" encode-lang --text_encoder '%s/notok' --instructions '%s/l.txt' --output '%s/y' "
            "--threads 1 2>'%s/err.txt'", tmp, model_dir, model_dir, tmp, tmp, tmp, tmp, tmp, tmp) == 1);
   char path[4400];
@@ -178,7 +167,7 @@ static void t_errors(void) {
 }
 
 int main(void) {
-  if (sh("command -v spm_train >/dev/null && command -v spm_encode >/dev/null") != 0) {
+  if (test_sh("command -v spm_train >/dev/null && command -v spm_encode >/dev/null") != 0) {
     fprintf(stderr, "spm_train/spm_encode not found: install Debian's 'sentencepiece' package\n");
     return 1;
   }

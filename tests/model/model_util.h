@@ -25,23 +25,6 @@ static inline rdt_model_config tiny_config(void) {
   return c;
 }
 
-/* Run a shell command (printf-style); its exit code, -1 if it did not exit. */
-static inline int test_run(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  int rc = system(cmd);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-/* The rdt program ($RDT_BIN, set by ctest). */
-static inline const char *test_bin(void) {
-  const char *b = getenv("RDT_BIN");
-  return b ? b : "./rdt";
-}
-
 /* Uniform in [-1, 1). */
 static inline double unit(rdt_rng *r) { return 2 * rdt_rng_uniform(r) - 1; }
 

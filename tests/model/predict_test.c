@@ -72,7 +72,7 @@ static const damage none = {NULL, NULL, 0, 0};
 
 /* Run predict; returns the exit code. */
 static int predict(const char *mode, const char *in, const char *out, const char *extra) {
-  return test_run("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", test_bin(), weights, in,
+  return test_sh("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", test_rdt_bin(), weights, in,
              out, mode, extra ? extra : "", at("predict.err"));
 }
 
@@ -370,6 +370,6 @@ int main(void) {
   }
   rdt_model_free(model);
   k_close(be);
-  test_run("rm -rf '%s'", dir);
+  test_sh("rm -rf '%s'", dir);
   return test_done();
 }

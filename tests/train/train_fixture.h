@@ -128,13 +128,6 @@ static inline const char *fx_tiny(void) {
   return buf;
 }
 
-/* Run a shell command; its exit code (-1 if it died by a signal). */
-static inline int fx_system(const char *cmd) {
-  int st = system(cmd);
-  if (st == -1 || !WIFEXITED(st)) return -1;
-  return WEXITSTATUS(st);
-}
-
 /* OpenMPI's mpirun as root on a 2-core machine. */
 static inline void fx_mpi_env(void) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);

@@ -17,7 +17,7 @@ static void t_loss_halves(void) {
            "--checkpoints_total_limit 1 --sample_period 200 --num_sample_batches 1 --sample_batch_size 4 "
            "2> %s/stderr.txt",
            fx_rdt(), fx_tiny(), data, out, data);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   double loss[256];
   int n = fx_losses(out, loss, 256);
   CHECK(n == 200);
@@ -71,7 +71,7 @@ static void t_nan_stops(void) {
            "%s train --device cpu --config %s --data_dir %s --output_dir %s --max_train_steps 30 --train_batch_size 2 "
            "--learning_rate 1e30 --threads 1 --checkpointing_period 1 --report_to none 2> %s",
            fx_rdt(), fx_tiny(), data, nan_out, err);
-  CHECK(fx_system(cmd) == 1);
+  CHECK(test_sh("%s", cmd) == 1);
   char *msg = rdt_read_file(err, NULL);
   const char *at = msg ? strstr(msg, "error: step ") : NULL;
   CHECK(at != NULL && (strstr(at, "NaN") || strstr(at, "infinite")) && strstr(at, "stopping without saving"));
@@ -115,7 +115,7 @@ static void t_options(void) {
            "--precomp_lang_embed --lang_embed_dir %s --dataset_stat %s/dataset_stat.json --threads 1 "
            "--dataloader_num_workers 2 --lr_scheduler cosine --lr_warmup_steps 1 2> %s",
            fx_rdt(), fx_tiny(), data, data, lang, out, err);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   char path[1200];
   snprintf(path, sizeof path, "%s/options", data);
   double loss[8];
@@ -126,7 +126,7 @@ static void t_options(void) {
   snprintf(cmd, sizeof cmd,
            "%s train --device cpu --config %s --data_dir %s --output_dir %s/options2 --max_train_steps 1 --precomp_lang_embed "
            "--lang_embed_dir %s 2> %s", fx_rdt(), fx_tiny(), data, data, lang, err);
-  CHECK(fx_system(cmd) == 1);
+  CHECK(test_sh("%s", cmd) == 1);
   CHECK(fx_file_has(err, "empty_lang_embed.safetensors"));
 }
 
@@ -156,14 +156,14 @@ static void t_siglip_path(void) {
            "--train_batch_size 2 --pretrained_vision_encoder_name_or_path %s --precomp_lang_embed "
            "--lang_embed_dir %s --sample_period 2 --num_sample_batches 1 --sample_batch_size 2 --threads 1 2> %s",
            fx_rdt(), cfg, data, data, sig, lang, err);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   CHECK(fx_file_has(err, "SigLIP (") && fx_file_has(err, "step 2 validation"));
   char path[1200];
   snprintf(path, sizeof path, "%s/siglip_run/ema/model.safetensors", data);
   CHECK(rdt_is_file(path));
   snprintf(cmd, sizeof cmd, "%s train --device cpu --config %s --data_dir %s --output_dir %s/siglip_run2 "
            "--max_train_steps 1 2> %s", fx_rdt(), cfg, data, data, err);
-  CHECK(fx_system(cmd) == 1);
+  CHECK(test_sh("%s", cmd) == 1);
   CHECK(fx_file_has(err, "--pretrained_vision_encoder_name_or_path"));
 }
 

@@ -46,12 +46,12 @@ static double max_weight_diff(const char *a, const char *b) {
 static void t_two_ranks_equal_one(void) {
   snprintf(cmd, sizeof cmd, "%s train %s --output_dir %s/one --train_batch_size 4 --max_train_steps 10 2>/dev/null",
            fx_rdt(), common(), data);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   snprintf(cmd, sizeof cmd,
            "mpirun -np 2 --oversubscribe %s train %s --output_dir %s/two --train_batch_size 2 --max_train_steps 10 "
            "2> %s/two.txt",
            fx_rdt(), common(), data, data);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   char a[4400], b[4400];
   snprintf(a, sizeof a, "%s/one/model.safetensors", data);
   snprintf(b, sizeof b, "%s/two/model.safetensors", data);
@@ -152,7 +152,7 @@ static void t_dead_rank_under_mpirun(void) {
 static void t_nproc_launcher(void) {
   snprintf(cmd, sizeof cmd, "%s train %s --output_dir %s/nproc --train_batch_size 2 --max_train_steps 3 --nproc 2 "
            "2> %s/nproc.txt", fx_rdt(), common(), data, data);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   char log[4400];
   snprintf(log, sizeof log, "%s/nproc.txt", data);
   CHECK(fx_file_has(log, "world size          2 processes"));

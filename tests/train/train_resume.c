@@ -16,7 +16,7 @@ static int train(const char *name, const char *extra) {
            "--lr_warmup_steps 5 --seed 7 --threads 1 --checkpointing_period 20 --sample_period 15 "
            "--num_sample_batches 1 --sample_batch_size 2 --report_to none %s 2>> %s/log.txt",
            fx_rdt(), fx_tiny(), data, data, name, extra, data);
-  return fx_system(cmd);
+  return test_sh("%s", cmd);
 }
 
 static int same_file(const char *a, const char *b) {

@@ -66,7 +66,7 @@ static void t_stats_match(void) {
   const char *other = "{\"other\": {\"state_mean\": [1, 2]}}";
   rdt_write_file_atomic(out, other, strlen(other));
   snprintf(cmd, sizeof cmd, "%s stats --data_dir %s --dataset test_ds --output %s 2>/dev/null", fx_rdt(), data, out);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   acc s = {0}, a = {0};
   double sv[D], av[D];
   for (int e = 0; e < E; e++)
@@ -110,7 +110,7 @@ static void t_skip_exist(void) {
   rdt_write_file_atomic(out, mine, strlen(mine));
   snprintf(cmd, sizeof cmd, "%s stats --data_dir %s --dataset test_ds --output %s --skip_exist 2>/dev/null",
            fx_rdt(), data, out);
-  CHECK(fx_system(cmd) == 0);
+  CHECK(test_sh("%s", cmd) == 0);
   CHECK(fx_file_has(out, "[7]"));
 }
 
