@@ -11,19 +11,10 @@
  * training samples carry. */
 #include "eval/policy.h"
 #include "train/data_libero.h"
-#include "train/train_fixture.h"   /* fx_2d, fx_str_attr: HDF5 writing as h5py does */
+#include "train/train_fixture.h"   /* fx_2d, fx_frames, fx_str_attr: HDF5 writing as h5py does */
 #include "eval_fixture.h"
 
 enum { T = 4, S = 48, TASK = 0 };
-
-static void write_images(hid_t g, const char *name, const uint8_t *frames) {
-  hsize_t dims[4] = {T, S, S, 3};
-  hid_t sp = H5Screate_simple(4, dims, NULL);
-  hid_t d = H5Dcreate2(g, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames);
-  H5Dclose(d);
-  H5Sclose(sp);
-}
 
 /* What the simulator showed at each step. */
 typedef struct {
@@ -65,8 +56,8 @@ static void write_demo(const char *path, const recording *r) {
   fx_2d(obs, "gripper_states", r->grp, T, 2);
   fx_2d(obs, "ee_pos", r->pos, T, 3);
   fx_2d(obs, "ee_ori", r->ori, T, 3);
-  write_images(obs, "agentview_rgb", r->agent);
-  write_images(obs, "eye_in_hand_rgb", r->wrist);
+  fx_frames(obs, "agentview_rgb", r->agent, T, S);
+  fx_frames(obs, "eye_in_hand_rgb", r->wrist, T, S);
   fx_str_attr(g, "model_file", "<mujoco/>");
   H5Gclose(obs), H5Gclose(g), H5Gclose(data), H5Fclose(f);
 }

@@ -9,6 +9,7 @@
 #include "core/fsutil.h"
 #include "train/data_libero.h"
 #include "test.h"
+#include "train_fixture.h"   /* HDF5 writing as h5py does */
 
 enum { H = 4, W = 4 };
 #define TASK "KITCHEN_SCENE3_turn_on_the_stove"
@@ -33,40 +34,15 @@ static uint8_t pixel(int c, int t, int y, int x, int ch) { return (uint8_t)(c * 
 
 /* ================================================================ writing files */
 
-static void write_2d(hid_t g, const char *name, const double *v, int T, int cols) {
-  hsize_t dims[2] = {(hsize_t)T, (hsize_t)cols};
-  hid_t sp = H5Screate_simple(2, dims, NULL);
-  hid_t d = H5Dcreate2(g, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-  H5Dclose(d);
-  H5Sclose(sp);
-}
-
+/* Frames of camera c for T steps, from pixel(). */
 static void write_images(hid_t g, const char *name, int c, int T) {
-  hsize_t dims[4] = {(hsize_t)T, H, W, 3};
   uint8_t *buf = malloc((size_t)T * H * W * 3);
   for (int t = 0; t < T; t++)
     for (int y = 0; y < H; y++)
       for (int x = 0; x < W; x++)
         for (int ch = 0; ch < 3; ch++) buf[((t * H + y) * W + x) * 3 + ch] = pixel(c, t, y, x, ch);
-  hid_t sp = H5Screate_simple(4, dims, NULL);
-  hid_t d = H5Dcreate2(g, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  H5Dclose(d);
-  H5Sclose(sp);
+  fx_frames(g, name, buf, T, H);
   free(buf);
-}
-
-/* A variable-length UTF-8 string attribute, as h5py writes str attributes. */
-static void write_str_attr(hid_t obj, const char *name, const char *value) {
-  hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
-  H5Tset_size(ty, H5T_VARIABLE);
-  H5Tset_cset(ty, H5T_CSET_UTF8);
-  hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, ty, &value);
-  H5Aclose(a);
-  H5Sclose(sp);
-  H5Tclose(ty);
 }
 
 /* Flaws to plant in an episode. */
@@ -90,14 +66,14 @@ static void write_demo(hid_t data, int n, int T, int still, int flaw) {
   }
   if (flaw != FLAW_EE_POS_4_COLS)
     for (int t = 0; t < T; t++) memmove(pos + t * 3, pos + t * 4, sizeof(double) * 3);
-  write_2d(g, "actions", act, T, 7);
-  write_2d(obs, "joint_states", jnt, T, 7);
-  write_2d(obs, "gripper_states", grp, T, 2);
-  write_2d(obs, "ee_pos", pos, T, flaw == FLAW_EE_POS_4_COLS ? 4 : 3);
-  if (flaw != FLAW_NO_EE_ORI) write_2d(obs, "ee_ori", ori, T, 3);
+  fx_2d(g, "actions", act, T, 7);
+  fx_2d(obs, "joint_states", jnt, T, 7);
+  fx_2d(obs, "gripper_states", grp, T, 2);
+  fx_2d(obs, "ee_pos", pos, T, flaw == FLAW_EE_POS_4_COLS ? 4 : 3);
+  if (flaw != FLAW_NO_EE_ORI) fx_2d(obs, "ee_ori", ori, T, 3);
   write_images(obs, "agentview_rgb", 0, T);
   write_images(obs, "eye_in_hand_rgb", 1, T);
-  write_str_attr(g, "model_file", "<mujoco/>");
+  fx_str_attr(g, "model_file", "<mujoco/>");
   free(act), free(jnt), free(grp), free(pos), free(ori);
   H5Gclose(obs);
   H5Gclose(g);
@@ -107,10 +83,10 @@ static void write_demo(hid_t data, int n, int T, int still, int flaw) {
 static void write_file(const char *path, int n, const int *T, const int *still, int flaw) {
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   hid_t data = H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  write_str_attr(data, "problem_info",
+  fx_str_attr(data, "problem_info",
                  "{\"problem_name\": \"libero_kitchen_tabletop_manipulation\", "
                  "\"language_instruction\": \"turn on the stove (bddl)\"}");
-  write_str_attr(data, "bddl_file_content", "(define (problem x))");
+  fx_str_attr(data, "bddl_file_content", "(define (problem x))");
   for (int i = 0; i < n; i++) write_demo(data, i, T[i], still[i], i == n - 1 ? flaw : FLAW_NONE);
   H5Gclose(data);
   H5Fclose(f);

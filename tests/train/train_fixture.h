@@ -49,24 +49,32 @@ static inline void fx_2d(hid_t g, const char *name, const double *v, int T, int 
   H5Sclose(sp);
 }
 
-static inline void fx_images(hid_t g, const char *name, int cam, int T, int S) {
+/* A (T, S, S, 3) uint8 dataset from frames already laid out. */
+static inline void fx_frames(hid_t g, const char *name, const uint8_t *frames, int T, int S) {
   hsize_t dims[4] = {(hsize_t)T, (hsize_t)S, (hsize_t)S, 3};
+  hid_t sp = H5Screate_simple(4, dims, NULL);
+  hid_t d = H5Dcreate2(g, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, frames);
+  H5Dclose(d);
+  H5Sclose(sp);
+}
+
+/* The fixture's camera frames: a pattern that differs per camera, step and pixel. */
+static inline void fx_images(hid_t g, const char *name, int cam, int T, int S) {
   uint8_t *buf = malloc((size_t)T * S * S * 3);
   for (int t = 0; t < T; t++)
     for (int y = 0; y < S; y++)
       for (int x = 0; x < S; x++)
         for (int c = 0; c < 3; c++) buf[(((size_t)t * S + y) * S + x) * 3 + c] = (uint8_t)((x + 2 * y + 5 * t) % 256 + 40 * c + 100 * cam);
-  hid_t sp = H5Screate_simple(4, dims, NULL);
-  hid_t d = H5Dcreate2(g, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  H5Dclose(d);
-  H5Sclose(sp);
+  fx_frames(g, name, buf, T, S);
   free(buf);
 }
 
+/* A variable-length UTF-8 string attribute, as h5py writes str attributes. */
 static inline void fx_str_attr(hid_t obj, const char *name, const char *value) {
   hid_t ty = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
   H5Tset_size(ty, H5T_VARIABLE);
+  H5Tset_cset(ty, H5T_CSET_UTF8);
   hid_t a = H5Acreate2(obj, name, ty, sp, H5P_DEFAULT, H5P_DEFAULT);
   H5Awrite(a, ty, &value);
   H5Aclose(a);
