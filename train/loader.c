@@ -20,6 +20,7 @@ struct rdt_loader {
   int64_t next_claim;     /* next batch a worker will fill */
   int64_t next_take;      /* next batch the consumer takes */
   int stop, failed;
+  int64_t fail_index;     /* the first batch that failed (valid when failed) */
   char error[1024];
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -40,8 +41,9 @@ static void *worker_main(void *p) {
     pthread_mutex_unlock(&l->mu);
     int rc = l->fill(l->ctx, k, l->slots[s], a->id);
     pthread_mutex_lock(&l->mu);
-    if (rc != 0 && !l->failed) {
+    if (rc != 0 && (!l->failed || k < l->fail_index)) {
       l->failed = 1;
+      l->fail_index = k;
       snprintf(l->error, sizeof l->error, "loading batch %lld: %s", (long long)k, rdt_error());
     }
     if (rc == 0) l->slot_index[s] = k;
@@ -86,7 +88,9 @@ void *rdt_loader_next(rdt_loader *l, int64_t *index) {
     return l->slots[s];
   }
   pthread_mutex_lock(&l->mu);
-  while (l->slot_index[s] != k && !l->failed) pthread_cond_wait(&l->cv, &l->mu);
+  /* Batches before a failed one were claimed earlier and still complete:
+   * the error surfaces only when the consumer reaches the failed batch. */
+  while (l->slot_index[s] != k && !(l->failed && k >= l->fail_index)) pthread_cond_wait(&l->cv, &l->mu);
   int ok = l->slot_index[s] == k;
   pthread_mutex_unlock(&l->mu);
   if (!ok) {
