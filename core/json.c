@@ -482,6 +482,28 @@ void jw_raw(rdt_jw *w, const char *json) {
   jw_puts(w, json);
 }
 
+void jw_value(rdt_jw *w, const rdt_json *j) {
+  switch (j->type) {
+    case RDT_JSON_NULL: jw_null(w); break;
+    case RDT_JSON_BOOL: jw_bool(w, j->boolean); break;
+    case RDT_JSON_NUMBER: j->raw ? jw_raw(w, j->raw) : jw_num(w, j->number); break;
+    case RDT_JSON_STRING: jw_str(w, j->string); break;
+    case RDT_JSON_ARRAY:
+      jw_arr(w);
+      for (int i = 0; i < j->count; i++) jw_value(w, &j->items[i]);
+      jw_arr_end(w);
+      break;
+    case RDT_JSON_OBJECT:
+      jw_obj(w);
+      for (int i = 0; i < j->count; i++) {
+        jw_key(w, j->items[i].key);
+        jw_value(w, &j->items[i]);
+      }
+      jw_obj_end(w);
+      break;
+  }
+}
+
 char *jw_finish(rdt_jw *w) {
   char *s = w->buf ? w->buf : rdt_strdup("");
   int pretty = w->pretty;

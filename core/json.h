@@ -59,6 +59,7 @@ void jw_float(rdt_jw *w, float v);
 void jw_bool(rdt_jw *w, int v);
 void jw_null(rdt_jw *w);
 void jw_raw(rdt_jw *w, const char *json);  /* an already-encoded value */
+void jw_value(rdt_jw *w, const rdt_json *j);  /* a parsed value, numbers as written */
 /* Return the text (caller frees) and reset the writer. */
 char *jw_finish(rdt_jw *w);
 void jw_free(rdt_jw *w);

@@ -124,7 +124,7 @@ static char *settings_json(const eval_args *a, const char *weights, const rdt_co
     for (int i = 0; i < tree->count; i++)
       if (strcmp(tree->items[i].key, "eval") != 0 && strcmp(tree->items[i].key, "sim") != 0) {
         jw_key(&w, tree->items[i].key);
-        eval_json_write(&w, &tree->items[i]);
+        jw_value(&w, &tree->items[i]);
       }
     jw_obj_end(&w);
   } else {

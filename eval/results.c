@@ -166,34 +166,11 @@ static void summarise(const eval_results *r, summary *s) {
 
 /* ================================================================ results.json */
 
-/* A parsed value back into a writer (see results.h). */
-void eval_json_write(rdt_jw *w, const rdt_json *j) {
-  switch (j->type) {
-    case RDT_JSON_NULL: jw_null(w); break;
-    case RDT_JSON_BOOL: jw_bool(w, j->boolean); break;
-    case RDT_JSON_NUMBER: jw_num(w, j->number); break;
-    case RDT_JSON_STRING: jw_str(w, j->string); break;
-    case RDT_JSON_ARRAY:
-      jw_arr(w);
-      for (int i = 0; i < j->count; i++) eval_json_write(w, &j->items[i]);
-      jw_arr_end(w);
-      break;
-    case RDT_JSON_OBJECT:
-      jw_obj(w);
-      for (int i = 0; i < j->count; i++) {
-        jw_key(w, j->items[i].key);
-        eval_json_write(w, &j->items[i]);
-      }
-      jw_obj_end(w);
-      break;
-  }
-}
-
 /* Compact text of a parsed value (malloc'd). */
 static char *json_text(const rdt_json *j) {
   rdt_jw w;
   jw_init(&w, 0);
-  eval_json_write(&w, j);
+  jw_value(&w, j);
   return jw_finish(&w);
 }
 
@@ -201,7 +178,7 @@ static char *json_text(const rdt_json *j) {
 static void write_json_text(rdt_jw *w, const char *json) {
   rdt_json *j = json ? rdt_json_parse(json, strlen(json)) : NULL;
   if (j)
-    eval_json_write(w, j);
+    jw_value(w, j);
   else
     jw_raw(w, json ? json : "{}");
   rdt_json_free(j);

@@ -56,9 +56,6 @@ int eval_results_write(const eval_results *r, const char *json_path, const char 
 /* The table printed at the end: per task, per scene class, overall. */
 void eval_results_print(const eval_results *r, FILE *f);
 
-/* Write a parsed JSON value into w, members in document order. */
-void eval_json_write(rdt_jw *w, const rdt_json *j);
-
 /* Scene class of a libero_90 task name: "kitchen", "living_room", "study" (or "other"). */
 const char *eval_scene_class(const char *task_name);
 

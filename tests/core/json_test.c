@@ -165,6 +165,22 @@ static void t_writer_round_trip_numbers(void) {
   free(s);
 }
 
+/* A parsed document written back with jw_value gives the same compact text
+ * (member order kept, integers beyond 2^53 and exponents as written). */
+static void t_writer_value(void) {
+  const char *text = "{\"b\":[1,2.5,-3e-07,true,null],\"a\":{\"big\":9007199254740993,\"s\":\"x\\\"y\"},\"e\":[]}";
+  rdt_json *j = rdt_json_parse(text, strlen(text));
+  CHECK(j != NULL);
+  if (!j) return;
+  rdt_jw w;
+  jw_init(&w, 0);
+  jw_value(&w, j);
+  char *out = jw_finish(&w);
+  CHECK_MSG(strcmp(out, text) == 0, "got %s", out);
+  free(out);
+  rdt_json_free(j);
+}
+
 int main(void) {
   RUN(t_scalars);
   RUN(t_objects);
@@ -175,5 +191,6 @@ int main(void) {
   RUN(t_writer_compact);
   RUN(t_writer_pretty);
   RUN(t_writer_round_trip_numbers);
+  RUN(t_writer_value);
   return test_done();
 }
