@@ -21,7 +21,13 @@
  *   dq_i = scale sum_j dS_ij k_j      (kernel over queries, also writes D)
  *   dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dO_i   (kernel over keys)
  * All arithmetic is fp32.  Head dims: 32, 64, 72 (SigLIP), 128.
+ *
+ * For 16-bit activations with head dims 32 and 64 (RDT-170M, RDT-1B) and no
+ * bias, the same three kernels also exist with their products on the tensor
+ * cores (section "tensor cores" below); RDT_CUDA_ATTN_TC=0 turns them off.
  */
+#include <mma.h>
+#include <type_traits>
 #include "kernels/cuda/kcuda.cuh"
 
 #define KC_ATTN_THREADS 128
@@ -279,6 +285,364 @@ kc_attn_dkdv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T
   kc_slice_store<T, HD>(dv + koff, dva, g, 1.f);
 }
 
+/* ---------------------------------------------------------------- tensor cores */
+/* For bf16/fp16 activations and head dims 32 and 64 the same three kernels
+ * run their products on the tensor cores (WMMA 16x16x16 tiles, fp32
+ * accumulation).  A warp owns 16 rows (queries; keys in dk/dv), held as A
+ * fragments in registers; the other operand streams through shared memory in
+ * tiles of KC_TC_TILE rows.  Per tile a warp computes its 16 x KC_TC_TILE
+ * block of S = Q K^T (and dP = dO V^T) into shared memory, two lanes per row
+ * turn it into P (and dS) there, rounded to the activation type as flash
+ * attention does, and multiplies those by the tile:
+ *   forward  O += P V        (O in shared memory, rescaled per row by the online softmax)
+ *   dq       dq += dS K
+ *   dk/dv    dv += P^T dO,  dk += dS^T Q   (with S^T = K Q^T, dP^T = V dO^T)
+ * Every fragment load and store starts 32-byte aligned with a leading
+ * dimension that is a multiple of 8 (16-bit) or 4 (fp32) elements. */
+#define KC_TC_WARPS 2 /* warps per block */
+#define KC_TC_TILE 32 /* rows per shared-memory tile */
+
+template <int HD>
+struct kc_tc_shape {
+  static constexpr int LDK = HD + 8;          /* 16-bit rows of HD: tiles and staging */
+  static constexpr int LDS = KC_TC_TILE + 4;  /* fp32 rows across a tile: S, dP */
+  static constexpr int LDP = KC_TC_TILE + 8;  /* 16-bit rows across a tile: P, dS */
+  static constexpr int LDO = HD + 4;          /* fp32 rows of HD: accumulators */
+};
+
+namespace kc_wmma = nvcuda::wmma;
+template <typename T>
+using kc_frag_a = kc_wmma::fragment<kc_wmma::matrix_a, 16, 16, 16, T, kc_wmma::row_major>;
+template <typename T>
+using kc_frag_b = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::row_major>;
+template <typename T> /* B given by the rows of B^T */
+using kc_frag_bt = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::col_major>;
+typedef kc_wmma::fragment<kc_wmma::accumulator, 16, 16, 16, float> kc_frag_acc;
+
+/* Copy `n` rows of HD elements, row rr from base + (row0 + rr) stride, into dst
+ * (row rr at dst + rr ld), zeros for rows at or past `rows`; the threads
+ * `t0, t0 + step, ...` share the work.  16 bytes at a time when the source
+ * rows are 16-byte aligned (the destination rows always are). */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_copy_rows(T *dst, int ld, const T *base, size_t stride, int row0, int rows, int n,
+                                                int t0, int step) {
+  constexpr int V = 16 / sizeof(T); /* elements per 16 bytes */
+  static_assert(HD % V == 0, "rows must split into 16-byte pieces");
+  if ((uintptr_t)base % 16 == 0 && stride * sizeof(T) % 16 == 0) {
+    for (int i = t0; i < n * (HD / V); i += step) {
+      int rr = i / (HD / V), c = i % (HD / V) * V, row = row0 + rr;
+      uint4 val = make_uint4(0u, 0u, 0u, 0u); /* +0.0 in bf16 and fp16 */
+      if (row < rows) val = *reinterpret_cast<const uint4 *>(base + (size_t)row * stride + c);
+      *reinterpret_cast<uint4 *>(dst + (size_t)rr * ld + c) = val;
+    }
+  } else {
+    for (int i = t0; i < n * HD; i += step) {
+      int rr = i / HD, d = i % HD, row = row0 + rr;
+      dst[(size_t)rr * ld + d] = row < rows ? base[(size_t)row * stride + d] : kc_to<T>(0.f);
+    }
+  }
+}
+
+/* Block: rows row0 .. row0+KC_TC_TILE-1 of a [rows, stride] view into dst; zeros past `rows`. */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_tile_load(T (*dst)[kc_tc_shape<HD>::LDK], const T *base, size_t stride, int row0,
+                                                int rows) {
+  kc_tc_copy_rows<T, HD>(&dst[0][0], kc_tc_shape<HD>::LDK, base, stride, row0, rows, KC_TC_TILE, threadIdx.x,
+                         blockDim.x);
+}
+
+/* Warp: rows row0 .. row0+15 of a [rows, stride] view as A fragments, staged
+ * through `stage` (16 x LDK); zeros past `rows`. */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_row_frags(kc_frag_a<T> (&f)[HD / 16], T *stage, const T *base, size_t stride,
+                                                int row0, int rows, int lane) {
+  typedef kc_tc_shape<HD> S;
+  kc_tc_copy_rows<T, HD>(stage, S::LDK, base, stride, row0, rows, 16, lane, 32);
+  __syncwarp();
+#pragma unroll
+  for (int d = 0; d < HD / 16; d++) kc_wmma::load_matrix_sync(f[d], stage + d * 16, S::LDK);
+  __syncwarp();
+}
+
+/* Warp: out (16 x KC_TC_TILE fp32, ld LDS) = A . tile^T, A 16 x HD in fragments. */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_abt(float *out, const kc_frag_a<T> (&a)[HD / 16],
+                                          const T (*tile)[kc_tc_shape<HD>::LDK]) {
+  typedef kc_tc_shape<HD> S;
+#pragma unroll
+  for (int nb = 0; nb < KC_TC_TILE / 16; nb++) {
+    kc_frag_acc c;
+    kc_wmma::fill_fragment(c, 0.f);
+#pragma unroll
+    for (int d = 0; d < HD / 16; d++) {
+      kc_frag_bt<T> bt;
+      kc_wmma::load_matrix_sync(bt, &tile[nb * 16][d * 16], S::LDK);
+      kc_wmma::mma_sync(c, a[d], bt, c);
+    }
+    kc_wmma::store_matrix_sync(out + nb * 16, c, S::LDS, kc_wmma::mem_row_major);
+  }
+}
+
+/* Warp: acc (16 x HD) += A . tile, A 16 x KC_TC_TILE 16-bit in shared memory (ld LDP). */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[HD / 16], const T *A,
+                                            const T (*tile)[kc_tc_shape<HD>::LDK]) {
+  typedef kc_tc_shape<HD> S;
+#pragma unroll
+  for (int ks = 0; ks < KC_TC_TILE / 16; ks++) {
+    kc_frag_a<T> af;
+    kc_wmma::load_matrix_sync(af, A + ks * 16, S::LDP);
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) {
+      kc_frag_b<T> bf;
+      kc_wmma::load_matrix_sync(bf, &tile[ks * 16][db * 16], S::LDK);
+      kc_wmma::mma_sync(acc[db], af, bf, acc[db]);
+    }
+  }
+}
+
+/* Warp: rows row0 .. row0+15 (those below `rows`) of a [rows, stride] view =
+ * scale * acc, through `stage` (16 x LDO fp32). */
+template <typename T, int HD>
+__device__ __forceinline__ void kc_tc_store_rows(T *base, size_t stride, int row0, int rows,
+                                                 const kc_frag_acc (&acc)[HD / 16], float *stage, float scale,
+                                                 int lane) {
+  typedef kc_tc_shape<HD> S;
+#pragma unroll
+  for (int db = 0; db < HD / 16; db++) kc_wmma::store_matrix_sync(stage + db * 16, acc[db], S::LDO, kc_wmma::mem_row_major);
+  __syncwarp();
+  for (int i = lane; i < 16 * HD; i += 32) {
+    int rr = i / HD, d = i % HD, row = row0 + rr;
+    if (row < rows) base[(size_t)row * stride + d] = kc_to<T>(stage[rr * S::LDO + d] * scale);
+  }
+  __syncwarp();
+}
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(KC_TC_WARPS * 32)
+kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, const uint8_t *mask, int Tq, int Tk,
+                      int nh, float scale, int nqb, int chunk, float *part) {
+  typedef kc_tc_shape<HD> S;
+  constexpr int HALF = KC_TC_TILE / 2;
+  __shared__ __align__(32) T Ks[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) T Vs[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) float Ss[KC_TC_WARPS][16][S::LDS];
+  __shared__ __align__(32) T Ps[KC_TC_WARPS][16][S::LDP];
+  __shared__ __align__(32) float Os[KC_TC_WARPS][16][S::LDO];
+  __shared__ int live[KC_TC_TILE];
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q0 = (blockIdx.x % nqb * KC_TC_WARPS + warp) * 16, r = lane / 2, half = lane % 2;
+  const int split = blockIdx.x / nqb, kbeg = split * chunk, kend = min(Tk, kbeg + chunk); /* this block's keys */
+  const size_t stride = (size_t)nh * HD, hoff = (size_t)h * HD;
+  const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
+  float *o = &Os[warp][0][0];
+
+  kc_frag_a<T> qf[HD / 16];
+  kc_tc_row_frags<T, HD>(qf, reinterpret_cast<T *>(o), q + (size_t)b * Tq * stride + hoff, stride, q0, Tq, lane);
+  for (int i = lane; i < 16 * S::LDO; i += 32) o[i] = 0.f;
+  __syncwarp();
+  float m = -INFINITY, l = 0.f; /* row r's running max and sum (both of its lanes hold them) */
+
+  for (int j0 = kbeg; j0 < kend; j0 += KC_TC_TILE) {
+    __syncthreads(); /* the previous tile is consumed */
+    kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
+    kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
+    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
+      live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
+    __syncthreads();
+    kc_tc_abt<T, HD>(&Ss[warp][0][0], qf, Ks);
+    __syncwarp();
+
+    /* online softmax of row r: this lane's half of the tile, then the pair's */
+    float sv[HALF], tile_max = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < HALF; c++) {
+      int jj = half * HALF + c;
+      sv[c] = live[jj] ? Ss[warp][r][jj] * scale : -INFINITY;
+      tile_max = fmaxf(tile_max, sv[c]);
+    }
+    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+    float m_new = fmaxf(m, tile_max);
+    float corr = m_new == -INFINITY ? 1.f : expf(m - m_new);
+    float psum = 0.f;
+#pragma unroll
+    for (int c = 0; c < HALF; c++) {
+      float p = m_new == -INFINITY ? 0.f : expf(sv[c] - m_new);
+      psum += p;
+      Ps[warp][r][half * HALF + c] = kc_to<T>(p);
+    }
+    psum += __shfl_xor_sync(0xffffffffu, psum, 1);
+    l = l * corr + psum;
+    m = m_new;
+    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) Os[warp][r][c] *= corr;
+    __syncwarp();
+
+    kc_frag_acc of[HD / 16]; /* O += P V */
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) kc_wmma::load_matrix_sync(of[db], o + db * 16, S::LDO, kc_wmma::mem_row_major);
+    kc_tc_accum<T, HD>(of, &Ps[warp][0][0], Vs);
+#pragma unroll
+    for (int db = 0; db < HD / 16; db++) kc_wmma::store_matrix_sync(o + db * 16, of[db], S::LDO, kc_wmma::mem_row_major);
+    __syncwarp();
+  }
+  const int tq = q0 + r;
+  if (tq >= Tq) return;
+  if (part) { /* one of several key ranges: unnormalised O, m and l for kc_attn_combine_op */
+    float *pr = part + ((((size_t)split * gridDim.z + b) * nh + h) * Tq + tq) * (HD + 2);
+    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) pr[c] = Os[warp][r][c];
+    if (half == 0) pr[HD] = m, pr[HD + 1] = l;
+    return;
+  }
+  float inv = l > 0.f ? 1.f / l : 0.f;
+  T *orow = out + ((size_t)b * Tq + tq) * stride + hoff;
+  for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) orow[c] = kc_to<T>(Os[warp][r][c] * inv);
+  if (lse && half == 0) lse[((size_t)b * nh + h) * Tq + tq] = l > 0.f ? m + logf(l) : -INFINITY;
+}
+
+/* Merge the key ranges of a split forward pass: with M = max_s m_s,
+ * L = sum_s l_s e^(m_s - M), out = sum_s O_s e^(m_s - M) / L, lse = M + log L.
+ * part holds, per range s and row (b, h, tq), HD floats of O then m and l. */
+template <typename T, int HD>
+struct kc_attn_combine_op {
+  T *out;
+  float *lse;
+  const float *part;
+  int B, Tq, nh, nsplit;
+  __device__ void operator()(size_t i) const {
+    size_t row = i / HD, nrow = (size_t)B * nh * Tq; /* row = (b nh + h) Tq + tq */
+    int d = (int)(i % HD);
+    float M = -INFINITY, L = 0.f, o = 0.f;
+    for (int s = 0; s < nsplit; s++) M = fmaxf(M, part[(s * nrow + row) * (HD + 2) + HD]);
+    for (int s = 0; s < nsplit && M != -INFINITY; s++) {
+      const float *p = part + (s * nrow + row) * (HD + 2);
+      float w = p[HD] == -INFINITY ? 0.f : expf(p[HD] - M);
+      L += p[HD + 1] * w;
+      o += p[d] * w;
+    }
+    int tq = (int)(row % Tq), h = (int)(row / Tq % nh), b = (int)(row / Tq / nh);
+    out[(((size_t)b * Tq + tq) * nh + h) * HD + d] = kc_to<T>(L > 0.f ? o / L : 0.f);
+    if (lse && d == 0) lse[row] = L > 0.f ? M + logf(L) : -INFINITY;
+  }
+};
+
+/* Per 16 query rows: D = dO . O (to Dbuf) and dq = scale sum_j dS_ij k_j. */
+template <typename T, int HD>
+__global__ void __launch_bounds__(KC_TC_WARPS * 32)
+kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, const T *v, const T *out,
+                     const float *lse, const uint8_t *mask, int Tq, int Tk, int nh, float scale) {
+  typedef kc_tc_shape<HD> S;
+  constexpr int HALF = KC_TC_TILE / 2;
+  __shared__ __align__(32) T Ks[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) T Vs[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) float Ss[KC_TC_WARPS][16][S::LDS];
+  __shared__ __align__(32) float dPs[KC_TC_WARPS][16][S::LDS];
+  __shared__ __align__(32) T dSs[KC_TC_WARPS][16][S::LDP];
+  __shared__ __align__(32) float Os[KC_TC_WARPS][16][S::LDO];
+  __shared__ int live[KC_TC_TILE];
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q0 = (blockIdx.x * KC_TC_WARPS + warp) * 16, r = lane / 2, half = lane % 2, tq = q0 + r;
+  const size_t stride = (size_t)nh * HD, hoff = (size_t)h * HD, qbase = (size_t)b * Tq * stride + hoff;
+  const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
+  T *stage = reinterpret_cast<T *>(&Os[warp][0][0]);
+
+  kc_frag_a<T> qf[HD / 16], dof[HD / 16];
+  kc_tc_row_frags<T, HD>(qf, stage, q + qbase, stride, q0, Tq, lane);
+  kc_tc_row_frags<T, HD>(dof, stage, dout + qbase, stride, q0, Tq, lane);
+  /* D and lse of row r (two lanes, half a row each) */
+  float D = 0.f;
+  if (tq < Tq) {
+    const T *dor = dout + qbase + (size_t)tq * stride, *orow = out + qbase + (size_t)tq * stride;
+    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) D += kc_f(dor[c]) * kc_f(orow[c]);
+  }
+  D += __shfl_xor_sync(0xffffffffu, D, 1);
+  const size_t row = ((size_t)b * nh + h) * Tq + tq;
+  if (tq < Tq && half == 0) Dbuf[row] = D;
+  float L = tq < Tq ? lse[row] : INFINITY;
+  if (L == -INFINITY) L = INFINITY; /* a fully masked row: P = 0 */
+
+  kc_frag_acc dqa[HD / 16];
+#pragma unroll
+  for (int db = 0; db < HD / 16; db++) kc_wmma::fill_fragment(dqa[db], 0.f);
+  for (int j0 = 0; j0 < Tk; j0 += KC_TC_TILE) {
+    __syncthreads();
+    kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, Tk);
+    kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, Tk);
+    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x) live[jj] = kc_key_live(mask, b, j0 + jj, Tk);
+    __syncthreads();
+    kc_tc_abt<T, HD>(&Ss[warp][0][0], qf, Ks);
+    kc_tc_abt<T, HD>(&dPs[warp][0][0], dof, Vs);
+    __syncwarp();
+#pragma unroll
+    for (int c = 0; c < HALF; c++) {
+      int jj = half * HALF + c;
+      float p = live[jj] ? expf(Ss[warp][r][jj] * scale - L) : 0.f;
+      dSs[warp][r][jj] = kc_to<T>(p * (dPs[warp][r][jj] - D));
+    }
+    __syncwarp();
+    kc_tc_accum<T, HD>(dqa, &dSs[warp][0][0], Ks);
+  }
+  kc_tc_store_rows<T, HD>(dq + qbase, stride, q0, Tq, dqa, &Os[warp][0][0], scale, lane);
+}
+
+/* Per 16 key rows: dv = sum_i P_ij dO_i and dk = scale sum_i dS_ij q_i. */
+template <typename T, int HD>
+__global__ void __launch_bounds__(KC_TC_WARPS * 32)
+kc_attn_dkdv_tc_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T *v, const float *lse,
+                       const float *Dbuf, const uint8_t *mask, int Tq, int Tk, int nh, float scale) {
+  typedef kc_tc_shape<HD> S;
+  constexpr int HALF = KC_TC_TILE / 2;
+  __shared__ __align__(32) T Qs[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) T dOs[KC_TC_TILE][S::LDK];
+  __shared__ __align__(32) float STs[KC_TC_WARPS][16][S::LDS];
+  __shared__ __align__(32) float dPTs[KC_TC_WARPS][16][S::LDS];
+  __shared__ __align__(32) T PTs[KC_TC_WARPS][16][S::LDP];
+  __shared__ __align__(32) T dSTs[KC_TC_WARPS][16][S::LDP];
+  __shared__ __align__(32) float Os[KC_TC_WARPS][16][S::LDO];
+  __shared__ float Ls[KC_TC_TILE], Ds[KC_TC_TILE];
+  const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int j0 = (blockIdx.x * KC_TC_WARPS + warp) * 16, r = lane / 2, half = lane % 2;
+  const bool live = kc_key_live(mask, b, j0 + r, Tk);
+  const size_t stride = (size_t)nh * HD, hoff = (size_t)h * HD, kbase = (size_t)b * Tk * stride + hoff;
+  const T *qb = q + (size_t)b * Tq * stride + hoff, *dob = dout + (size_t)b * Tq * stride + hoff;
+  const size_t row0 = ((size_t)b * nh + h) * Tq;
+  T *stage = reinterpret_cast<T *>(&Os[warp][0][0]);
+
+  kc_frag_a<T> kf[HD / 16], vf[HD / 16];
+  kc_tc_row_frags<T, HD>(kf, stage, k + kbase, stride, j0, Tk, lane);
+  kc_tc_row_frags<T, HD>(vf, stage, v + kbase, stride, j0, Tk, lane);
+  kc_frag_acc dka[HD / 16], dva[HD / 16];
+#pragma unroll
+  for (int db = 0; db < HD / 16; db++) kc_wmma::fill_fragment(dka[db], 0.f), kc_wmma::fill_fragment(dva[db], 0.f);
+
+  for (int i0 = 0; i0 < Tq; i0 += KC_TC_TILE) {
+    __syncthreads();
+    kc_tc_tile_load<T, HD>(Qs, qb, stride, i0, Tq);
+    kc_tc_tile_load<T, HD>(dOs, dob, stride, i0, Tq);
+    for (int ii = threadIdx.x; ii < KC_TC_TILE; ii += blockDim.x) {
+      int i = i0 + ii;
+      float L = i < Tq ? lse[row0 + i] : INFINITY;
+      Ls[ii] = L == -INFINITY ? INFINITY : L; /* missing or fully masked rows: P = 0 */
+      Ds[ii] = i < Tq ? Dbuf[row0 + i] : 0.f;
+    }
+    __syncthreads();
+    kc_tc_abt<T, HD>(&STs[warp][0][0], kf, Qs);  /* S^T = K Q^T */
+    kc_tc_abt<T, HD>(&dPTs[warp][0][0], vf, dOs); /* dP^T = V dO^T */
+    __syncwarp();
+#pragma unroll
+    for (int c = 0; c < HALF; c++) {
+      int ii = half * HALF + c;
+      float p = live ? expf(STs[warp][r][ii] * scale - Ls[ii]) : 0.f;
+      PTs[warp][r][ii] = kc_to<T>(p);
+      dSTs[warp][r][ii] = kc_to<T>(p * (dPTs[warp][r][ii] - Ds[ii]));
+    }
+    __syncwarp();
+    kc_tc_accum<T, HD>(dva, &PTs[warp][0][0], dOs);
+    kc_tc_accum<T, HD>(dka, &dSTs[warp][0][0], Qs);
+  }
+  kc_tc_store_rows<T, HD>(dk + kbase, stride, j0, Tk, dka, &Os[warp][0][0], scale, lane);
+  kc_tc_store_rows<T, HD>(dv + kbase, stride, j0, Tk, dva, &Os[warp][0][0], 1.f, lane);
+}
+
 /* ---------------------------------------------------------------- launchers */
 typedef struct {
   void *out, *dq, *dk, *dv;
@@ -290,8 +654,9 @@ typedef struct {
   float scale;
 } kc_attn_args;
 
+/* The CUDA-core kernels: any activation type and head dim. */
 template <typename T, int HD>
-static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) {
+static void kc_attn_run_simple(const kc_state *s, const kc_attn_args *a, int backward) {
   typedef kc_attn_shape<HD> S;
   dim3 grid_q((a->Tq + S::ROWS - 1) / S::ROWS, a->nh, a->B), grid_k((a->Tk + S::ROWS - 1) / S::ROWS, a->nh, a->B);
   if (!backward) {
@@ -310,6 +675,54 @@ static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) 
       (T *)a->dk, (T *)a->dv, (const T *)a->dout, (const T *)a->q, (const T *)a->k, (const T *)a->v, a->lse_in,
       a->Dbuf, a->mask, a->Tq, a->Tk, a->nh, a->scale);
   KC_LAUNCH();
+}
+
+/* The tensor-core kernels: 16-bit activations, head dims 32 and 64, no bias. */
+template <typename T, int HD>
+static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backward) {
+  const int rows = KC_TC_WARPS * 16, nqb = (a->Tq + rows - 1) / rows;
+  dim3 grid_q(nqb, a->nh, a->B), grid_k((a->Tk + rows - 1) / rows, a->nh, a->B);
+  if (!backward) {
+    /* With few query blocks (inference), split the keys into ranges of at
+     * least 4 tiles over more blocks, then merge the ranges. */
+    int base = nqb * a->nh * a->B, tiles = (a->Tk + KC_TC_TILE - 1) / KC_TC_TILE;
+    int nsplit = (2 * s->sm_count + base - 1) / base, most = (tiles + 3) / 4;
+    nsplit = nsplit < most ? nsplit : most;
+    int chunk = a->Tk;
+    if (nsplit > 1) {
+      chunk = (tiles + nsplit - 1) / nsplit * KC_TC_TILE;
+      nsplit = (a->Tk + chunk - 1) / chunk;
+    }
+    size_t nrow = (size_t)a->B * a->nh * a->Tq;
+    float *part = nsplit > 1 ? (float *)kc_temp_alloc(s, nsplit * nrow * (HD + 2) * sizeof(float)) : NULL;
+    dim3 grid(nqb * (nsplit > 1 ? nsplit : 1), a->nh, a->B);
+    kc_attn_fwd_tc_kernel<T, HD><<<grid, KC_TC_WARPS * 32, 0, s->stream>>>(
+        (T *)a->out, a->lse, (const T *)a->q, (const T *)a->k, (const T *)a->v, a->mask, a->Tq, a->Tk, a->nh,
+        a->scale, nqb, chunk, part);
+    KC_LAUNCH();
+    if (part) {
+      kc_map(s, nrow * HD, kc_attn_combine_op<T, HD>{(T *)a->out, a->lse, part, a->B, a->Tq, a->nh, nsplit});
+      kc_temp_free(s, part);
+    }
+    return;
+  }
+  kc_attn_dq_tc_kernel<T, HD><<<grid_q, KC_TC_WARPS * 32, 0, s->stream>>>(
+      (T *)a->dq, a->Dbuf, (const T *)a->dout, (const T *)a->q, (const T *)a->k, (const T *)a->v, (const T *)a->o,
+      a->lse_in, a->mask, a->Tq, a->Tk, a->nh, a->scale);
+  KC_LAUNCH();
+  if (a->Tk == 0) return;
+  kc_attn_dkdv_tc_kernel<T, HD><<<grid_k, KC_TC_WARPS * 32, 0, s->stream>>>(
+      (T *)a->dk, (T *)a->dv, (const T *)a->dout, (const T *)a->q, (const T *)a->k, (const T *)a->v, a->lse_in,
+      a->Dbuf, a->mask, a->Tq, a->Tk, a->nh, a->scale);
+  KC_LAUNCH();
+}
+
+template <typename T, int HD>
+static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) {
+  if constexpr (!std::is_same<T, float>::value && (HD == 32 || HD == 64)) {
+    if (s->attn_tensor_cores && !a->bias) return kc_attn_run_tc<T, HD>(s, a, backward);
+  }
+  kc_attn_run_simple<T, HD>(s, a, backward);
 }
 
 /* Pick the kernel instance for the activation type and head dim. */

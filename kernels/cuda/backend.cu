@@ -6,6 +6,11 @@
  * stream; ops that need scratch space take it from the stream-ordered pool
  * (cudaMallocAsync).  Host transfers convert activations on the host, which
  * rounds to nearest even exactly as the device conversions do.
+ *
+ * Environment: RDT_CUDA_SYNC=1 synchronises after every launch (to name a
+ * faulting kernel); RDT_CUDA_BIAS_EPILOGUE=0 adds biases with a separate
+ * kernel instead of cuBLASLt's epilogue; RDT_CUDA_ATTN_TC=0 keeps 16-bit
+ * attention off the tensor cores.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,17 +194,15 @@ static void kc_weight_copy_free(k_backend *b, void *wc, float *w) {
 static void kc_close(k_backend *b) {
   kc_state *s = kc(b);
   if (!s) return;
-  cudaStreamSynchronize(s->stream);
+  KC_CUDA(cudaStreamSynchronize(s->stream));
   kc_gemm_close(s);
-  if (s->allocs) {
-    for (size_t i = 0; i < s->allocs->cap; i++)
-      if (s->allocs->keys[i]) cudaFree(s->allocs->keys[i]);
-    free(s->allocs->keys);
-    free(s->allocs->sizes);
-    free(s->allocs);
-  }
-  cudaFree(s->reduce_buf);
-  cudaStreamDestroy(s->stream);
+  for (size_t i = 0; i < s->allocs->cap; i++)
+    if (s->allocs->keys[i]) KC_CUDA(cudaFree(s->allocs->keys[i]));
+  free(s->allocs->keys);
+  free(s->allocs->sizes);
+  free(s->allocs);
+  KC_CUDA(cudaFree(s->reduce_buf));
+  KC_CUDA(cudaStreamDestroy(s->stream));
   free(s);
   b->impl = NULL;
 }
@@ -249,6 +252,8 @@ extern "C" int kcuda_init(k_backend *b, int device) {
   s->sm_count = prop.multiProcessorCount;
   const char *epi = getenv("RDT_CUDA_BIAS_EPILOGUE");
   s->bias_epilogue = !(epi && strcmp(epi, "0") == 0);
+  const char *tc = getenv("RDT_CUDA_ATTN_TC");
+  s->attn_tensor_cores = !(tc && strcmp(tc, "0") == 0);
   s->allocs = (kc_alloc_table *)rdt_calloc(1, sizeof *s->allocs);
   KC_CUDA(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
   KC_CUDA(cudaMalloc((void **)&s->reduce_buf, (KC_REDUCE_BLOCKS + 1) * sizeof(double)));

@@ -33,7 +33,7 @@ static int kn_fail(rdt_nccl *c, const char *what, const char *why) {
   const char *detail = c->comm ? ncclGetLastError(c->comm) : "";
   int rc = rdt_fail("nccl rank %d of %d: %s: %s%s%s", c->rank, c->size, what, why,
                     detail && *detail ? ": " : "", detail ? detail : "");
-  if (!c->failed && c->comm) ncclCommAbort(c->comm);
+  if (!c->failed && c->comm) ncclCommAbort(c->comm); /* already failing: its own result changes nothing */
   c->failed = 1;
   return rc;
 }
@@ -88,9 +88,9 @@ static int kn_parse_id(const char *hex, ncclUniqueId *id) {
 }
 
 static void kn_free(rdt_nccl *c) {
-  if (c->stream) cudaStreamDestroy(c->stream);
-  if (c->ready) cudaEventDestroy(c->ready);
-  if (c->done) cudaEventDestroy(c->done);
+  KC_CUDA(cudaStreamDestroy(c->stream));
+  KC_CUDA(cudaEventDestroy(c->ready));
+  KC_CUDA(cudaEventDestroy(c->done));
   free(c);
 }
 
@@ -171,7 +171,10 @@ int rdt_nccl_allreduce(rdt_nccl *c, float *buf, size_t n, int average) {
 void rdt_nccl_close(rdt_nccl *c) {
   if (!c) return;
   if (!c->failed && c->pending) rdt_nccl_wait(c);
-  if (!c->failed && kn_call(c, ncclCommFinalize(c->comm), "leaving the communicator") == 0) ncclCommDestroy(c->comm);
+  if (!c->failed && kn_call(c, ncclCommFinalize(c->comm), "leaving the communicator") == 0) {
+    ncclResult_t r = ncclCommDestroy(c->comm);
+    if (r != ncclSuccess) kc_die(__FILE__, __LINE__, "ncclCommDestroy", ncclGetErrorString(r));
+  }
   kn_free(c);
 }
 #endif

@@ -51,8 +51,8 @@ void kc_gemm_init(kc_state *s) {
 }
 
 void kc_gemm_close(kc_state *s) {
-  if (s->lt) cublasLtDestroy(s->lt);
-  cudaFree(s->workspace);
+  KC_CUBLAS(cublasLtDestroy(s->lt));
+  KC_CUDA(cudaFree(s->workspace));
   free(s->gemm_cache);
   s->lt = NULL;
   s->workspace = NULL;
@@ -146,7 +146,7 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
             CUBLAS_STATUS_SUCCESS ||
         cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type) !=
             CUBLAS_STATUS_SUCCESS) {
-      cublasLtMatmulDescDestroy(op);
+      KC_CUBLAS(cublasLtMatmulDescDestroy(op));
       return -1;
     }
   }
@@ -163,10 +163,10 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
     KC_CUBLAS(cublasLtMatmul(s->lt, op, &alpha, g->A, la, g->B, lb, &beta, g->D, ld, g->D, ld, &e->algo,
                              s->workspace, s->workspace_bytes, s->stream));
   }
-  cublasLtMatrixLayoutDestroy(la);
-  cublasLtMatrixLayoutDestroy(lb);
-  cublasLtMatrixLayoutDestroy(ld);
-  cublasLtMatmulDescDestroy(op);
+  KC_CUBLAS(cublasLtMatrixLayoutDestroy(la));
+  KC_CUBLAS(cublasLtMatrixLayoutDestroy(lb));
+  KC_CUBLAS(cublasLtMatrixLayoutDestroy(ld));
+  KC_CUBLAS(cublasLtMatmulDescDestroy(op));
   if (e->found) return 0;
   if (g->bias) return -1;
   char what[256];

@@ -56,6 +56,7 @@ typedef struct kc_state {
   void *workspace;            /* cuBLASLt workspace, allocated once */
   size_t workspace_bytes;
   int bias_epilogue;          /* 1: bias fused into the GEMM epilogue; 0: separate kernel */
+  int attn_tensor_cores;      /* 1: 16-bit attention forward on tensor cores where it applies */
   kc_gemm_entry *gemm_cache;
   int gemm_cache_len, gemm_cache_next;
   double *reduce_buf;         /* KC_REDUCE_BLOCKS partial sums + 1 total */

@@ -289,6 +289,7 @@ typedef struct {
   int B, Tq, Tk, nh, hd;
   int mask;   /* 0 none, 1 random keys masked and the last batch fully masked */
   int bias;   /* additive bias (forward only) */
+  int offset; /* q, k, v start this many elements into their buffers (unaligned rows) */
 } attn_case;
 
 /* lse: rows the CPU gives -inf must be -inf on the GPU; the rest compared. */
@@ -315,9 +316,12 @@ static void check_attention(attn_case a) {
   size_t nrow = (size_t)a.B * a.nh * a.Tq;
   float scale = 1.0f / sqrtf((float)a.hd);
   char what[128], tag[80];
-  snprintf(tag, sizeof tag, "B%d Tq%d Tk%d nh%d hd%d mask%d bias%d", a.B, a.Tq, a.Tk, a.nh, a.hd, a.mask, a.bias);
+  snprintf(tag, sizeof tag, "B%d Tq%d Tk%d nh%d hd%d mask%d bias%d off%d", a.B, a.Tq, a.Tk, a.nh, a.hd, a.mask,
+           a.bias, a.offset);
 
-  pair q = act_in(nq, -2, 2), k = act_in(nk, -2, 2), v = act_in(nk, -1, 1);
+  pair q = act_in(nq + a.offset, -2, 2), k = act_in(nk + a.offset, -2, 2), v = act_in(nk + a.offset, -1, 1);
+  const void *qc = k_act_at(C, q.c, a.offset), *kc = k_act_at(C, k.c, a.offset), *vc = k_act_at(C, v.c, a.offset);
+  const void *qg = k_act_at(G, q.g, a.offset), *kg = k_act_at(G, k.g, a.offset), *vg = k_act_at(G, v.g, a.offset);
   pair bias = f32_in((size_t)a.nh * a.Tq * a.Tk, -1, 1);
   uint8_t *m = rdt_malloc((size_t)a.B * a.Tk);
   for (int b = 0; b < a.B; b++)
@@ -328,8 +332,8 @@ static void check_attention(attn_case a) {
   const uint8_t *mask_c = a.mask ? mc : NULL, *mask_g = a.mask ? mg : NULL;
 
   pair out = act_out(nq), lse = f32_out(nrow);
-  k_attention(C, out.c, lse.c, q.c, k.c, v.c, mask_c, a.bias ? bias.c : NULL, a.B, a.Tq, a.Tk, a.nh, a.hd, scale);
-  k_attention(G, out.g, lse.g, q.g, k.g, v.g, mask_g, a.bias ? bias.g : NULL, a.B, a.Tq, a.Tk, a.nh, a.hd, scale);
+  k_attention(C, out.c, lse.c, qc, kc, vc, mask_c, a.bias ? bias.c : NULL, a.B, a.Tq, a.Tk, a.nh, a.hd, scale);
+  k_attention(G, out.g, lse.g, qg, kg, vg, mask_g, a.bias ? bias.g : NULL, a.B, a.Tq, a.Tk, a.nh, a.hd, scale);
   snprintf(what, sizeof what, "attention out %s", tag);
   expect_out(what, out);
   snprintf(what, sizeof what, "attention lse %s", tag);
@@ -342,9 +346,9 @@ static void check_attention(attn_case a) {
     pair_get(lse, &lc, &lg);
     pair o = pair_of(og, nq, 0), l = pair_of(lc, nrow, 1), dout = act_in(nq, -1, 1);
     pair dq = act_out(nq), dk = act_out(nk), dv = act_out(nk);
-    k_attention_backward(C, dq.c, dk.c, dv.c, dout.c, q.c, k.c, v.c, o.c, l.c, mask_c, a.B, a.Tq, a.Tk, a.nh, a.hd,
+    k_attention_backward(C, dq.c, dk.c, dv.c, dout.c, qc, kc, vc, o.c, l.c, mask_c, a.B, a.Tq, a.Tk, a.nh, a.hd,
                          scale);
-    k_attention_backward(G, dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, o.g, l.g, mask_g, a.B, a.Tq, a.Tk, a.nh, a.hd,
+    k_attention_backward(G, dq.g, dk.g, dv.g, dout.g, qg, kg, vg, o.g, l.g, mask_g, a.B, a.Tq, a.Tk, a.nh, a.hd,
                          scale);
     snprintf(what, sizeof what, "attention_backward dq %s", tag);
     expect_out(what, dq);
@@ -355,7 +359,7 @@ static void check_attention(attn_case a) {
     /* deterministic: a second run gives the same bits */
     float *dk1 = rdt_malloc(nk * sizeof(float)), *dk2 = rdt_malloc(nk * sizeof(float));
     k_download_act(G, dk1, dk.g, nk);
-    k_attention_backward(G, dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, o.g, l.g, mask_g, a.B, a.Tq, a.Tk, a.nh, a.hd,
+    k_attention_backward(G, dq.g, dk.g, dv.g, dout.g, qg, kg, vg, o.g, l.g, mask_g, a.B, a.Tq, a.Tk, a.nh, a.hd,
                          scale);
     k_download_act(G, dk2, dk.g, nk);
     CHECK_MSG(memcmp(dk1, dk2, nk * sizeof(float)) == 0, "attention_backward %s is not deterministic", tag);
@@ -368,13 +372,14 @@ static void check_attention(attn_case a) {
 
 static void t_attention(void) {
   attn_case cases[] = {
-      {2, 67, 67, 4, 64, 0, 0},    /* RDT-1B self-attention */
-      {2, 67, 300, 3, 32, 1, 0},   /* RDT-170M cross-attention, masked language keys */
-      {1, 40, 45, 2, 72, 0, 1},    /* SigLIP head dim, with a bias */
-      {2, 9, 1000, 2, 128, 1, 0},  /* long keys, hd 128 */
-      {1, 67, 4374, 2, 64, 0, 0},  /* image cross-attention length */
-      {1, 1, 3, 1, 32, 0, 0},      /* one query, three keys (with one key every gradient but dv is 0) */
-      {3, 33, 31, 2, 64, 0, 1},    /* T5-style bias, odd sizes */
+      {2, 67, 67, 4, 64, 0, 0, 0},    /* RDT-1B self-attention */
+      {2, 67, 300, 3, 32, 1, 0, 0},   /* RDT-170M cross-attention, masked language keys */
+      {1, 40, 45, 2, 72, 0, 1, 0},    /* SigLIP head dim, with a bias */
+      {2, 9, 1000, 2, 128, 1, 0, 0},  /* long keys, hd 128 */
+      {1, 67, 4374, 2, 64, 0, 0, 0},  /* image cross-attention length (keys split over blocks) */
+      {1, 1, 3, 1, 32, 0, 0, 0},      /* one query, three keys (with one key every gradient but dv is 0) */
+      {3, 33, 31, 2, 64, 0, 1, 0},    /* T5-style bias, odd sizes */
+      {2, 40, 200, 2, 64, 1, 0, 3},   /* rows not 16-byte aligned */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_attention(cases[i]);
 }
@@ -573,15 +578,19 @@ int main(void) {
     fprintf(stderr, "-- activations %s\n", rdt_dtype_name(types[i]));
     run_all();
   }
-  /* The bias added by a separate kernel instead of the GEMM epilogue. */
+  /* The alternative paths: the bias added by a separate kernel instead of the
+   * GEMM epilogue, and 16-bit attention on CUDA cores instead of tensor cores. */
   k_close(G);
   setenv("RDT_CUDA_BIAS_EPILOGUE", "0", 1);
+  setenv("RDT_CUDA_ATTN_TC", "0", 1);
   G = k_open("cuda", 0);
-  for (int i = 0; i < 2; i++) {
+  for (int i = 0; i < 3; i++) {
     CHECK(k_set_act_dtype(G, types[i]) == 0);
     TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
-    fprintf(stderr, "-- activations %s, bias without the epilogue\n", rdt_dtype_name(types[i]));
+    fprintf(stderr, "-- activations %s, bias without the epilogue, attention without tensor cores\n",
+            rdt_dtype_name(types[i]));
     RUN(t_linear);
+    if (types[i] != RDT_F32) RUN(t_attention);
   }
   k_close(G);
   k_close(C);

@@ -26,6 +26,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 
 struct dim3 {
   unsigned x, y, z;
@@ -35,6 +36,11 @@ struct float4 {
   float x, y, z, w;
 };
 static inline float4 make_float4(float a, float b, float c, float d) { return float4{a, b, c, d}; }
+struct uint4 {
+  unsigned x, y, z, w;
+};
+static inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return uint4{a, b, c, d}; }
+static inline int min(int a, int b) { return a < b ? a : b; }
 
 /* ---------------------------------------------------------------- threads */
 extern dim3 threadIdx, blockIdx, blockDim, gridDim;
@@ -125,7 +131,7 @@ static inline cudaError_t cudaGetDeviceCount(int *n) { return *n = 1, cudaSucces
 static inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   snprintf(p->name, sizeof p->name, "host emulation");
-  p->multiProcessorCount = 2;
+  p->multiProcessorCount = 132; /* an H100's, so grids are shaped as there */
   return cudaSuccess;
 }
 static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
