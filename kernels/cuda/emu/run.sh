@@ -7,7 +7,7 @@
 # indexing, tiling, masking, barriers, the GEMM layout mapping and the host
 # code, not the GPU's arithmetic, memory model or speed, nor what cuBLASLt
 # really supports.  BUILD_DIR (default build-cuda) must be configured with nvcc
-# present (RDT_HAVE_CUDA=1).  Slow: about 10 minutes on 2 cores.
+# present (RDT_HAVE_CUDA=1).  Slow: about 15 minutes on 2 cores.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
