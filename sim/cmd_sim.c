@@ -1,4 +1,4 @@
-/* sim/cmd_sim.c: `rdt sim list | info | render | rollout`. */
+/* sim/cmd_sim.c: `rdt sim list | info | render | rollout | collect`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 #include "core/fsutil.h"
 #include "core/json.h"
 #include "core/rng.h"
+#include "sim/collect.h"
 #include "sim/env.h"
+#include "sim/expert.h"
 #include "sim/png.h"
 
 /* Flags every subcommand that opens a task shares. */
@@ -48,9 +50,8 @@ static int sim_task_arg(const sim_cli *c) {
   return k;
 }
 
-/* Open the task with paths from flags, then config, then the environment. */
-static sim_env *sim_cli_open(sim_cli *c, rdt_config **conf) {
-  int task = sim_task_arg(c);
+/* Data paths from flags, then config, then (in sim_env_open) the environment. */
+static void sim_cli_paths(sim_cli *c, rdt_config **conf) {
   c->cfg.libero_root = c->libero_root;
   c->cfg.robosuite_assets = c->robosuite_assets;
   if (c->config) {
@@ -59,6 +60,12 @@ static sim_env *sim_cli_open(sim_cli *c, rdt_config **conf) {
     if (!c->cfg.libero_root) c->cfg.libero_root = rdt_config_str(*conf, "sim.libero_root", NULL);
     if (!c->cfg.robosuite_assets) c->cfg.robosuite_assets = rdt_config_str(*conf, "sim.robosuite_assets", NULL);
   }
+}
+
+/* Open the task with paths from flags, then config, then the environment. */
+static sim_env *sim_cli_open(sim_cli *c, rdt_config **conf) {
+  int task = sim_task_arg(c);
+  sim_cli_paths(c, conf);
   sim_env *e = sim_env_open(&c->cfg, task);
   if (!e) rdt_die_last();
   return e;
@@ -304,6 +311,142 @@ static int cmd_rollout(int argc, char **argv) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ collect */
+
+/* Task indices from --tasks (indices, names, or "all" = every task with an
+ * expert), in the order given without repeats; dies on an unknown or
+ * expert-less task. */
+static int collect_task_list(const rdt_strlist *l, int *tasks) {
+  int n = 0, seen[SIM_NUM_TASKS] = {0};
+  for (int i = 0; i < l->n; i++) {
+    const char *s = l->v[i];
+    int all = !strcmp(s, "all"), t = -1;
+    for (int k = 0; k < (all ? sim_expert_count() : 1); k++) {
+      if (all) t = sim_expert_task(k);
+      else {
+        char *end;
+        long v = strtol(s, &end, 10);
+        t = *s && !*end ? (v >= 0 && v < SIM_NUM_TASKS ? (int)v : -1) : sim_task_find(s);
+      }
+      if (t < 0) rdt_die("--tasks: '%s' is neither a task index (0..%d) nor a libero_90 task name", s, SIM_NUM_TASKS - 1);
+      if (!sim_expert_has(t)) rdt_die("--tasks: task %d (%s) has no scripted expert (see rdt sim collect --list)", t, sim_task_name(t));
+      if (!seen[t]) seen[t] = 1, tasks[n++] = t;
+    }
+  }
+  if (!n) rdt_die("--tasks is required (indices or names, comma-separated, or all; see rdt sim collect --list)");
+  return n;
+}
+
+/* --check: each expert from init states 0..demos-1, physics only; JSON rates. */
+static void collect_check(sim_cli *c, const int *tasks, int n, const sim_collect_opts *o) {
+  rdt_jw w;
+  jw_init(&w, 1);
+  jw_obj(&w);
+  jw_key(&w, "tasks"), jw_arr(&w);
+  c->cfg.physics_only = 1;
+  for (int i = 0; i < n; i++) {
+    sim_env *e = sim_env_open(&c->cfg, tasks[i]);
+    if (!e) rdt_die_last();
+    int ok = 0, trials = 0;
+    double steps = 0;
+    jw_obj(&w);
+    jw_key(&w, "task"), jw_int(&w, tasks[i]);
+    jw_key(&w, "name"), jw_str(&w, sim_task_name(tasks[i]));
+    jw_key(&w, "failed_init_states"), jw_arr(&w);
+    for (int k = 0; k < o->demos; k++, trials++) {
+      int r = sim_collect_episode(e, k % sim_env_info(e)->num_init_states, sim_collect_seed(o, k), o, NULL);
+      if (r < 0) rdt_die_last();
+      if (r) ok++, steps += sim_env_steps(e) - o->settle;
+      else jw_int(&w, k);
+      fprintf(stderr, "\r%s: %d/%d", sim_task_name(tasks[i]), ok, trials + 1);
+    }
+    fprintf(stderr, "\n");
+    jw_arr_end(&w);
+    jw_key(&w, "trials"), jw_int(&w, trials);
+    jw_key(&w, "successes"), jw_int(&w, ok);
+    jw_key(&w, "rate"), jw_num(&w, (double)ok / trials);
+    jw_key(&w, "mean_expert_steps"), jw_num(&w, ok ? steps / ok : 0);
+    jw_obj_end(&w);
+    sim_env_close(e);
+  }
+  jw_arr_end(&w);
+  jw_obj_end(&w);
+  char *text = jw_finish(&w);
+  printf("%s\n", text);
+  free(text);
+}
+
+static int cmd_collect(int argc, char **argv) {
+  sim_cli c = {0};
+  sim_config_default(&c.cfg);
+  rdt_strlist tasks = {0};
+  const char *out = NULL;
+  int64_t demos, size, seed, max_steps;
+  int list = 0, check = 0, skip_existing = 0, fast = 0;
+  rdt_flag flags[] = {
+      {"tasks", RDT_FLAG_LIST, &tasks, NULL, "task indices or names, comma-separated, or all (the tasks with an expert)"},
+      {"demos", RDT_FLAG_INT, &demos, "10", "successful demonstrations per task"},
+      {"out", RDT_FLAG_STR, &out, NULL, "folder for the <task>_demo.hdf5 files"},
+      {"image_size", RDT_FLAG_INT, &size, "128", "camera image side (LIBERO's files: 128)"},
+      {"seed", RDT_FLAG_INT, &seed, "0", "seed of the experts' randomness"},
+      {"max_steps", RDT_FLAG_INT, &max_steps, "300", "expert steps per attempt at most"},
+      {"skip_existing", RDT_FLAG_BOOL, &skip_existing, "false", "leave a task whose file exists"},
+      {"check", RDT_FLAG_BOOL, &check, "false",
+       "measure instead: each expert from init states 0..demos-1 without images; JSON rates, no files"},
+      {"list", RDT_FLAG_BOOL, &list, "false", "print the tasks that have an expert"},
+      {"fast_render", RDT_FLAG_BOOL, &fast, "false", "low-fidelity rendering (no shadows, reflections, MSAA)"},
+      {"libero_root", RDT_FLAG_STR, &c.libero_root, NULL, "LIBERO package folder (default $RDT_LIBERO_ROOT)"},
+      {"robosuite_assets", RDT_FLAG_STR, &c.robosuite_assets, NULL,
+       "robosuite models/assets folder (default $RDT_ROBOSUITE_ASSETS)"},
+      {"config", RDT_FLAG_STR, &c.config, NULL, "YAML config whose sim.libero_root/sim.robosuite_assets apply"},
+  };
+  sim_parse("rdt sim collect --tasks LIST --demos N --out DIR: demonstrations from scripted experts (init\n"
+            "states 0, 1, ...; failures skipped) written as LIBERO files DIR/<task>_demo.hdf5",
+            flags, (int)(sizeof flags / sizeof *flags), argc, argv);
+  if (list) {
+    for (int i = 0; i < sim_expert_count(); i++) printf("%2d  %s\n", sim_expert_task(i), sim_task_name(sim_expert_task(i)));
+    return 0;
+  }
+  int ids[SIM_NUM_TASKS], n = collect_task_list(&tasks, ids);
+  if (demos < 1 || demos > 10000) rdt_die("--demos %lld: expected 1..10000", (long long)demos);
+  if (size < 8 || size > 1024) rdt_die("--image_size %lld: expected 8..1024", (long long)size);
+  if (max_steps < 1) rdt_die("--max_steps must be positive");
+  if (!check && !out) rdt_die("--out is required (the folder for the demonstration files)");
+  sim_collect_opts o;
+  sim_collect_opts_default(&o);
+  o.demos = (int)demos, o.max_steps = (int)max_steps, o.seed = (uint64_t)seed, o.progress = 1;
+  c.cfg.image_size = (int)size;
+  c.cfg.fast_render = fast;
+  rdt_config *conf = NULL;
+  sim_cli_paths(&c, &conf);
+  if (check) {
+    collect_check(&c, ids, n, &o);
+    rdt_config_free(conf);
+    return 0;
+  }
+  int short_tasks = 0;
+  for (int i = 0; i < n; i++) {
+    char *name = sim_collect_file_name(ids[i]), *path = rdt_path_join(out, name);
+    int exists = rdt_is_file(path);
+    free(name);
+    if (skip_existing && exists) {
+      fprintf(stderr, "%s exists: skipped\n", path);
+      free(path);
+      continue;
+    }
+    free(path);
+    sim_collect_result r;
+    if (sim_collect_task(&c.cfg, ids[i], out, &o, &r)) rdt_die_last();
+    fprintf(stderr, "wrote %s: %d demonstrations (%d attempts), %lld steps, %.0f s\n", r.path, r.successes,
+            r.attempts, (long long)r.steps, r.seconds);
+    short_tasks += r.successes < o.demos;
+    free(r.path);
+  }
+  rdt_config_free(conf);
+  if (short_tasks) rdt_die("%d task(s) got fewer than %d demonstrations (see above)", short_tasks, o.demos);
+  return 0;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 int rdt_cmd_sim(int argc, char **argv) {
@@ -316,6 +459,7 @@ int rdt_cmd_sim(int argc, char **argv) {
       {"info", cmd_info, "JSON facts of a task (nq, nv, init states, goal)"},
       {"render", cmd_render, "render a camera image of an init state to PNG"},
       {"rollout", cmd_rollout, "run actions from a file or random ones; JSON result"},
+      {"collect", cmd_collect, "demonstrations from scripted experts, as LIBERO HDF5 files"},
   };
   int n = (int)(sizeof subs / sizeof *subs);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -328,5 +472,5 @@ int rdt_cmd_sim(int argc, char **argv) {
   }
   for (int i = 0; i < n; i++)
     if (!strcmp(argv[1], subs[i].name)) return subs[i].run(argc - 1, argv + 1);
-  rdt_die("unknown sim subcommand '%s' (expected list, info, render or rollout)", argv[1]);
+  rdt_die("unknown sim subcommand '%s' (expected list, info, render, rollout or collect)", argv[1]);
 }

@@ -380,6 +380,38 @@ int sim_env_render(sim_env *e, const char *camera, int size, uint8_t *rgb) {
   return sim_renderer_draw(e->renderer, e->m, e->d, cam, size, rgb);
 }
 
+/* ------------------------------------------------------------------ named parts */
+
+/* Position and rotation of a body or site by name. */
+static int sim_named_pose(const sim_env *e, int type, const char *what, const char *name, double pos[3],
+                          double mat[9]) {
+  int id = mj_name2id(e->m, type, name);
+  RDT_CHECK(id >= 0, "%s: no %s named %s", e->info.name, what, name);
+  const mjtNum *p = type == mjOBJ_BODY ? e->d->xpos : e->d->site_xpos;
+  const mjtNum *r = type == mjOBJ_BODY ? e->d->xmat : e->d->site_xmat;
+  memcpy(pos, p + 3 * id, 3 * sizeof(double));
+  if (mat) memcpy(mat, r + 9 * id, 9 * sizeof(double));
+  return 0;
+}
+
+int sim_env_body_pose(const sim_env *e, const char *name, double pos[3], double mat[9]) {
+  return sim_named_pose(e, mjOBJ_BODY, "body", name, pos, mat);
+}
+
+int sim_env_site_pose(const sim_env *e, const char *name, double pos[3], double mat[9]) {
+  return sim_named_pose(e, mjOBJ_SITE, "site", name, pos, mat);
+}
+
+int sim_env_joint(const sim_env *e, const char *name, double *value, double axis[3]) {
+  int id = mj_name2id(e->m, mjOBJ_JOINT, name);
+  RDT_CHECK(id >= 0, "%s: no joint named %s", e->info.name, name);
+  int type = e->m->jnt_type[id];
+  RDT_CHECK(type == mjJNT_HINGE || type == mjJNT_SLIDE, "%s: joint %s is not a hinge or slide", e->info.name, name);
+  *value = e->d->qpos[e->m->jnt_qposadr[id]];
+  if (axis) memcpy(axis, e->d->xaxis + 3 * id, 3 * sizeof(double));
+  return 0;
+}
+
 /* Flip rows in place. */
 void sim_image_flip_rows(uint8_t *rgb, int height, int width) {
   size_t row = (size_t)width * 3;

@@ -120,6 +120,15 @@ int sim_env_render(sim_env *e, const char *camera, int size, uint8_t *rgb);
 int sim_env_get_state(const sim_env *e, double *flat, int n);
 int sim_env_set_state(sim_env *e, const double *flat, int n);
 
+/* Named parts of the compiled scene (MJCF names, e.g. "wooden_cabinet_1_cabinet_top",
+ * "flat_stove_1_button"), as the data holds them after the last reset or step:
+ * world position and optionally the rotation matrix (row-major; NULL to skip).
+ * Scripted experts read these.  0, or -1 when no such name exists. */
+int sim_env_body_pose(const sim_env *e, const char *name, double pos[3], double mat[9]);
+int sim_env_site_pose(const sim_env *e, const char *name, double pos[3], double mat[9]);
+/* A hinge or slide joint's value and its axis in the world frame (axis may be NULL). */
+int sim_env_joint(const sim_env *e, const char *name, double *value, double axis[3]);
+
 /* Flip an H x W x 3 image vertically in place (bottom-row-first <-> top-row-first). */
 void sim_image_flip_rows(uint8_t *rgb, int height, int width);
 
