@@ -155,7 +155,7 @@ float k_mse_loss(k_backend *b, void *dpred, const void *pred, const void *target
  *   p -= (lr / (1 - b1^step)) * m / (sqrt(v) / sqrt(1 - b2^step) + eps). */
 void k_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n,
              float lr, float beta1, float beta2, float eps, float wd, int step);
-/* diffusers EMAModel: ema -= (1 - decay) (ema - p). */
+/* RDT's EMAModel (models/ema_model.py): ema = decay ema + (1 - decay) p. */
 void k_ema(k_backend *b, float *ema, const float *p, size_t n, float decay);
 /* Sum of squares of an F32 buffer, accumulated in double; synchronises. */
 double k_sumsq(k_backend *b, const float *x, size_t n);

@@ -56,17 +56,19 @@ typedef struct {
   const float *x;
   float s;
   double *partial;
+  float t;
 } vec_job;
 
-/* diffusers EMAModel.step: ema -= (1 - decay) (ema - p). */
+/* RDT's EMAModel.step (models/ema_model.py): ema = decay ema + (1 - decay) p
+ * (s = decay, t = 1 - decay). */
 static void ema_range(void *arg, size_t i0, size_t i1, int worker) {
   (void)worker;
   vec_job *j = arg;
-  for (size_t i = i0; i < i1; i++) j->y[i] -= j->s * (j->y[i] - j->x[i]);
+  for (size_t i = i0; i < i1; i++) j->y[i] = j->y[i] * j->s + j->t * j->x[i];
 }
 
 void kcpu_ema(k_backend *b, float *ema, const float *p, size_t n, float decay) {
-  vec_job j = {ema, p, (float)(1.0 - (double)decay), NULL};
+  vec_job j = {ema, p, decay, NULL, (float)(1.0 - (double)decay)};
   kcpu_for(b, n, KCPU_GRAIN, ema_range, &j);
 }
 
@@ -80,7 +82,7 @@ static void sumsq_range(void *arg, size_t i0, size_t i1, int worker) {
 
 double kcpu_sumsq(k_backend *b, const float *x, size_t n) {
   size_t nchunks = (n + KCPU_GRAIN - 1) / KCPU_GRAIN;
-  vec_job j = {NULL, x, 0, rdt_malloc((nchunks ? nchunks : 1) * sizeof(double))};
+  vec_job j = {NULL, x, 0, rdt_malloc((nchunks ? nchunks : 1) * sizeof(double)), 0};
   kcpu_for(b, n, KCPU_GRAIN, sumsq_range, &j);
   double s = 0.0;
   for (size_t c = 0; c < nchunks; c++) s += j.partial[c];
@@ -95,6 +97,6 @@ static void scale_range(void *arg, size_t i0, size_t i1, int worker) {
 }
 
 void kcpu_scale_f32(k_backend *b, float *x, size_t n, float s) {
-  vec_job j = {x, NULL, s, NULL};
+  vec_job j = {x, NULL, s, NULL, 0};
   kcpu_for(b, n, KCPU_GRAIN, scale_range, &j);
 }

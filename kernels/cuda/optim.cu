@@ -92,16 +92,16 @@ void kc_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t
   kc_map(kc(b), n, kc_adamw_op{p, m, v, g, lr * wd, beta1, beta2, (float)(lr / bc1), (float)sqrt(bc2), eps});
 }
 
-/* ema -= (1 - decay) (ema - p) */
+/* RDT's EMAModel.step: ema = decay ema + (1 - decay) p */
 struct kc_ema_op {
   float *ema;
   const float *p;
-  float one_minus_decay;
-  __device__ void operator()(size_t i) const { ema[i] -= one_minus_decay * (ema[i] - p[i]); }
+  float decay, one_minus_decay;
+  __device__ void operator()(size_t i) const { ema[i] = ema[i] * decay + one_minus_decay * p[i]; }
 };
 
 void kc_ema(k_backend *b, float *ema, const float *p, size_t n, float decay) {
-  kc_map(kc(b), n, kc_ema_op{ema, p, 1.f - decay});
+  kc_map(kc(b), n, kc_ema_op{ema, p, decay, (float)(1.0 - (double)decay)});
 }
 
 struct kc_sq_op {

@@ -59,7 +59,7 @@ static void t_adamw_vector(void) {
   free(p), free(g), free(m), free(v), free(pd), free(md), free(vd);
 }
 
-/* EMA by hand: ema 1, p 3, decay 0.75: 1 - 0.25 (1 - 3) = 1.5; again: 1.5 - 0.25 (1.5 - 3) = 1.875. */
+/* EMA by hand: ema 1, p 3, decay 0.75: 0.75 * 1 + 0.25 * 3 = 1.5; again: 0.75 * 1.5 + 0.25 * 3 = 1.875. */
 static void t_ema(void) {
   float e[2] = {1, 1}, p[2] = {3, 3};
   k_ema(B_, e, p, 2, 0.75f);
@@ -71,7 +71,7 @@ static void t_ema(void) {
   size_t n = 70001;
   float *a = kref_rand(n, -1, 1), *b = kref_rand(n, -1, 1);
   double *ref = rdt_malloc(n * sizeof(double));
-  for (size_t i = 0; i < n; i++) ref[i] = a[i] - (1 - 0.999) * ((double)a[i] - b[i]);
+  for (size_t i = 0; i < n; i++) ref[i] = 0.999 * a[i] + (1 - 0.999) * (double)b[i];
   k_ema(B_, a, b, n, 0.999f);
   KREF_CHECK("ema", a, ref, n, 1e-6);
   free(a), free(b), free(ref);
