@@ -239,7 +239,7 @@ void rdt_flags_usage(FILE *f, const char *cmd, const char *summary, const rdt_fl
     int w = (int)strlen(g->name) + (int)strlen(type_names[g->type]) + 1;
     fprintf(f, "  --%s %s%*s  %s", g->name, type_names[g->type], width - w, "", g->help ? g->help : "");
     if (g->def) fprintf(f, " (default: %s)", *g->def ? g->def : "\"\"");
-    else fprintf(f, " (default: none)");
+    else if (!g->help || !strstr(g->help, "default")) fprintf(f, " (default: none)");   /* else the help says it */
     fputc('\n', f);
   }
   fprintf(f, "  --%-*s  print this help\n", width, "help");

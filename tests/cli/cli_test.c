@@ -44,6 +44,33 @@ static void t_bench_lists_targets(void) {
   CHECK(strstr(buf, "did you mean 'policy'") != NULL);
 }
 
+/* Every command's --help exits 0 and lists flags with their defaults. */
+static void t_every_command_has_help(void) {
+  static const char *names[] = {"train", "eval", "sim", "stats", "convert", "encode-lang", "init", "inspect", "predict"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(cmd, sizeof cmd, "%s %s --help", getenv("RDT_BIN"), names[i]);
+    int rc = test_capture(cmd, buf, sizeof buf);
+    CHECK_MSG(rc == 0, "rdt %s --help exited %d", names[i], rc);
+    CHECK_MSG(strstr(buf, "usage: rdt") != NULL, "rdt %s --help: no usage line", names[i]);
+    if (strcmp(names[i], "sim") != 0)   /* rdt sim lists its subcommands instead */
+      CHECK_MSG(strstr(buf, "(default: ") != NULL, "rdt %s --help shows no defaults", names[i]);
+  }
+}
+
+/* Issue 2, acceptance 3: an unknown flag fails and is named. */
+static void t_unknown_flag_is_named(void) {
+  snprintf(cmd, sizeof cmd, "%s train --bogus_flag 1", getenv("RDT_BIN"));
+  int rc = test_capture(cmd, buf, sizeof buf);
+  CHECK(rc != 0 && rc < 128);
+  CHECK(strstr(buf, "--bogus_flag") != NULL);
+  snprintf(cmd, sizeof cmd, "%s eval --num_trails 3", getenv("RDT_BIN"));
+  CHECK(test_capture(cmd, buf, sizeof buf) == 1);
+  CHECK(strstr(buf, "did you mean --num_trials?") != NULL);
+  snprintf(cmd, sizeof cmd, "%s train --train_batch_size=abc", getenv("RDT_BIN"));
+  CHECK(test_capture(cmd, buf, sizeof buf) == 1);
+  CHECK(strstr(buf, "train_batch_size") != NULL);
+}
+
 int main(void) {
   if (!getenv("RDT_BIN")) {
     fprintf(stderr, "RDT_BIN not set\n");
@@ -54,5 +81,7 @@ int main(void) {
   RUN(t_unknown_command_suggests);
   RUN(t_no_arguments_is_usage_error);
   RUN(t_bench_lists_targets);
+  RUN(t_every_command_has_help);
+  RUN(t_unknown_flag_is_named);
   return test_done();
 }
