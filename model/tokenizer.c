@@ -46,7 +46,7 @@ static int pb_varint(pb_reader *r, uint64_t *out) {
 /* Read the next field; 1 if one was read, 0 at the end, -1 on malformed input. */
 static int pb_next(pb_reader *r, pb_field *f) {
   if (r->p >= r->end) return 0;
-  uint64_t key;
+  uint64_t key = 0;
   if (pb_varint(r, &key) < 0) return -1;
   f->number = (int)(key >> 3);
   f->wire = (int)(key & 7);
@@ -64,7 +64,7 @@ static int pb_next(pb_reader *r, pb_field *f) {
       return 1;
     }
     case 2: {
-      uint64_t n;
+      uint64_t n = 0;
       if (pb_varint(r, &n) < 0) return -1;
       if (n > (uint64_t)(r->end - r->p)) return rdt_fail("field %d runs past the end", f->number);
       f->data = r->p;

@@ -18,14 +18,15 @@
 #include "kernels/cuda/comm_nccl.h"
 #endif
 
+int rdt_dist_launched(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+#if RDT_HAVE_MPI
 /* An integer environment variable, or def. */
 static int env_int(const char *name, int def) {
   const char *v = getenv(name);
   return v && *v ? atoi(v) : def;
-}
-
-int rdt_dist_launched(void) {
-  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
 /* ---------------------------------------------------------------- signals */
@@ -47,6 +48,7 @@ static void install_term_handler(int rank) {
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, NULL);
 }
+#endif
 
 /* ---------------------------------------------------------------- setup */
 int rdt_dist_init(rdt_dist *d) {
