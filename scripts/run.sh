@@ -85,12 +85,14 @@ export RDT_LIBERO_ROOT=$LIBERO RDT_ROBOSUITE_ASSETS=$ROBOSUITE
 mkdir -p "$OUT"
 
 # ---------------------------------------------------------------- 3. demonstrations
-# One collector per task, as many at a time as there are cores.
+# One collector per task, as many at a time as there are cores; the
+# demonstrations start from init states TRIALS, TRIALS + 1, ..., the
+# evaluation from 0..TRIALS-1.
 say "collect: $DEMOS demonstrations of tasks $TASKS (rdt sim collect)"
 CORES=$(nproc 2>/dev/null || echo 2)
 pids=()
 for t in ${TASKS//,/ }; do
-  "$RDT" sim collect --tasks "$t" --demos "$DEMOS" --out "$OUT/data" --skip_existing \
+  "$RDT" sim collect --tasks "$t" --demos "$DEMOS" --init_start "$TRIALS" --out "$OUT/data" --skip_existing \
     > "$OUT/collect_$t.log" 2>&1 &
   pids+=($!)
   while [ "$(jobs -rp | wc -l)" -ge "$CORES" ]; do sleep 1; done

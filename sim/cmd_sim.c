@@ -337,7 +337,7 @@ static int collect_task_list(const rdt_strlist *l, int *tasks) {
   return n;
 }
 
-/* --check: each expert from init states 0..demos-1, physics only; JSON rates. */
+/* --check: each expert's first `demos` attempts, physics only; JSON rates. */
 static void collect_check(sim_cli *c, const int *tasks, int n, const sim_collect_opts *o) {
   rdt_jw w;
   jw_init(&w, 1);
@@ -354,10 +354,11 @@ static void collect_check(sim_cli *c, const int *tasks, int n, const sim_collect
     jw_key(&w, "name"), jw_str(&w, sim_task_name(tasks[i]));
     jw_key(&w, "failed_init_states"), jw_arr(&w);
     for (int k = 0; k < o->demos; k++, trials++) {
-      int r = sim_collect_episode(e, k % sim_env_info(e)->num_init_states, sim_collect_seed(o, k), o, NULL);
+      int init = sim_collect_init(o, k, sim_env_info(e)->num_init_states);
+      int r = sim_collect_episode(e, init, sim_collect_seed(o, k), o, NULL);
       if (r < 0) rdt_die_last();
       if (r) ok++, steps += sim_env_steps(e) - o->settle;
-      else jw_int(&w, k);
+      else jw_int(&w, init);
       fprintf(stderr, "\r%s: %d/%d", sim_task_name(tasks[i]), ok, trials + 1);
     }
     fprintf(stderr, "\n");
@@ -381,7 +382,7 @@ static int cmd_collect(int argc, char **argv) {
   sim_config_default(&c.cfg);
   rdt_strlist tasks = {0};
   const char *out = NULL;
-  int64_t demos, size, seed, max_steps;
+  int64_t demos, size, seed, max_steps, init_start;
   int list = 0, check = 0, skip_existing = 0, fast = 0;
   rdt_flag flags[] = {
       {"tasks", RDT_FLAG_LIST, &tasks, NULL, "task indices or names, comma-separated, or all (the tasks with an expert)"},
@@ -390,9 +391,11 @@ static int cmd_collect(int argc, char **argv) {
       {"image_size", RDT_FLAG_INT, &size, "128", "camera image side (LIBERO's files: 128)"},
       {"seed", RDT_FLAG_INT, &seed, "0", "seed of the experts' randomness"},
       {"max_steps", RDT_FLAG_INT, &max_steps, "300", "expert steps per attempt at most"},
+      {"init_start", RDT_FLAG_INT, &init_start, "0",
+       "init state of the first attempt (evaluations use 0..trials-1: start at trials to keep them apart)"},
       {"skip_existing", RDT_FLAG_BOOL, &skip_existing, "false", "leave a task whose file exists"},
       {"check", RDT_FLAG_BOOL, &check, "false",
-       "measure instead: each expert from init states 0..demos-1 without images; JSON rates, no files"},
+       "measure instead: each expert's first demos attempts without images; JSON rates, no files"},
       {"list", RDT_FLAG_BOOL, &list, "false", "print the tasks that have an expert"},
       {"fast_render", RDT_FLAG_BOOL, &fast, "false", "low-fidelity rendering (no shadows, reflections, MSAA)"},
       {"libero_root", RDT_FLAG_STR, &c.libero_root, NULL, "LIBERO package folder (default $RDT_LIBERO_ROOT)"},
@@ -401,7 +404,7 @@ static int cmd_collect(int argc, char **argv) {
       {"config", RDT_FLAG_STR, &c.config, NULL, "YAML config whose sim.libero_root/sim.robosuite_assets apply"},
   };
   sim_parse("rdt sim collect --tasks LIST --demos N --out DIR: demonstrations from scripted experts (init\n"
-            "states 0, 1, ...; failures skipped) written as LIBERO files DIR/<task>_demo.hdf5",
+            "states init_start, init_start + 1, ...; failures skipped) written as LIBERO files DIR/<task>_demo.hdf5",
             flags, (int)(sizeof flags / sizeof *flags), argc, argv);
   if (list) {
     for (int i = 0; i < sim_expert_count(); i++) printf("%2d  %s\n", sim_expert_task(i), sim_task_name(sim_expert_task(i)));
@@ -411,10 +414,12 @@ static int cmd_collect(int argc, char **argv) {
   if (demos < 1 || demos > 10000) rdt_die("--demos %lld: expected 1..10000", (long long)demos);
   if (size < 8 || size > 1024) rdt_die("--image_size %lld: expected 8..1024", (long long)size);
   if (max_steps < 1) rdt_die("--max_steps must be positive");
+  if (init_start < 0) rdt_die("--init_start must be >= 0");
   if (!check && !out) rdt_die("--out is required (the folder for the demonstration files)");
   sim_collect_opts o;
   sim_collect_opts_default(&o);
   o.demos = (int)demos, o.max_steps = (int)max_steps, o.seed = (uint64_t)seed, o.progress = 1;
+  o.init_start = (int)init_start;
   c.cfg.image_size = (int)size;
   c.cfg.fast_render = fast;
   rdt_config *conf = NULL;

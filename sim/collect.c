@@ -26,6 +26,8 @@ void sim_collect_opts_default(sim_collect_opts *o) {
 
 uint64_t sim_collect_seed(const sim_collect_opts *o, int attempt) { return o->seed * 1000003u + (uint64_t)attempt; }
 
+int sim_collect_init(const sim_collect_opts *o, int attempt, int n) { return (o->init_start + attempt) % n; }
+
 /* ------------------------------------------------------------------ one episode */
 
 int sim_collect_episode(sim_env *e, int k, uint64_t seed, const sim_collect_opts *o, sim_demo *d) {
@@ -133,6 +135,7 @@ static int collect_meta(const sim_env *e, const sim_config *cfg, const sim_colle
   jw_key(&w, "skipped_steps"), jw_int(&w, o->skip);
   jw_key(&w, "hold_steps"), jw_int(&w, o->hold);
   jw_key(&w, "max_steps"), jw_int(&w, o->max_steps);
+  jw_key(&w, "init_start"), jw_int(&w, o->init_start);
   jw_key(&w, "image_size"), jw_int(&w, size);
   jw_obj_end(&w);
   m->collect_info = jw_finish(&w);
@@ -160,7 +163,7 @@ static int collect_attempts(sim_env *e, sim_demo_file *f, const sim_collect_opts
   if (o->progress) rdt_progress_start(&bar, label, o->demos);
   int rc = 0;
   for (int a = 0; r->successes < o->demos && a < 2 * o->demos + 10 && !rc; a++) {
-    int ok = sim_collect_episode(e, a % in->num_init_states, sim_collect_seed(o, a), o, &d);
+    int ok = sim_collect_episode(e, sim_collect_init(o, a, in->num_init_states), sim_collect_seed(o, a), o, &d);
     r->attempts++;
     if (ok < 0 || (ok && sim_demo_file_add(f, &d))) rc = -1;
     if (ok > 0 && !rc) r->successes++, r->steps += d.length;

@@ -9,10 +9,12 @@
  * are settle steps, so reset(k) + `skip` no-ops + the stored actions replays a
  * demonstration exactly.
  *
- * sim_collect_task runs attempts 0, 1, ... from init states 0, 1, ... (modulo
- * the task's 50; each attempt has its own expert seed) until `demos`
- * successes or 2 x demos + 10 attempts, and writes DIR/<task name>_demo.hdf5
- * (sim/demo_file.h) with the successful ones.
+ * sim_collect_task runs attempts 0, 1, ... from init states init_start,
+ * init_start + 1, ... (modulo the task's 50; each attempt has its own expert
+ * seed) until `demos` successes or 2 x demos + 10 attempts, and writes
+ * DIR/<task name>_demo.hdf5 (sim/demo_file.h) with the successful ones.
+ * Evaluations use init states 0..trials-1, so init_start = trials keeps the
+ * demonstrations' initial states out of them.
  */
 #ifndef RDT_SIM_COLLECT_H
 #define RDT_SIM_COLLECT_H
@@ -28,14 +30,16 @@ typedef struct {
   int settle;        /* no-op steps after reset (10) */
   int skip;          /* leading steps not recorded (5; <= settle) */
   int hold;          /* steps the success must last (10) */
+  int init_start;    /* init state of the first attempt (0) */
   uint64_t seed;     /* expert randomness */
   int progress;      /* 1: progress bar on stderr */
 } sim_collect_opts;
 
 void sim_collect_opts_default(sim_collect_opts *o);
 
-/* The expert seed of attempt a. */
+/* The expert seed and the init state of attempt a (of a task with n init states). */
 uint64_t sim_collect_seed(const sim_collect_opts *o, int attempt);
+int sim_collect_init(const sim_collect_opts *o, int attempt, int n);
 
 /* One episode of the task's expert from init state k (see above).  With d,
  * the recorded steps go into d (cleared first; images rendered at the env's

@@ -1,11 +1,12 @@
 /* sim/expert.c: scripted experts (see expert.h).
  *
  * Each expert is a small phase machine over one articulated part: a cabinet
- * drawer (closed by pushing) or the flat stove's knob (grasped and turned).  Targets are computed every step
- * from the part's current pose, so the motion follows the part as it moves.
- * The grip site is driven by a proportional controller with a per-episode
- * gain and speed limit; the hand keeps its starting orientation, turned about
- * the world z axis where a phase asks for it.
+ * drawer (closed by pushing) or the flat stove's knob (grasped and turned).
+ * Targets are computed every step from the part's current pose, so the motion
+ * follows the part as it moves.  The grip site is driven by a proportional
+ * controller with a per-episode gain, speed limit and action noise; the hand
+ * keeps its starting orientation, turned about the world z axis where a phase
+ * asks for it.
  */
 #include "sim/expert.h"
 
@@ -22,7 +23,6 @@
 #define EXPERT_ROT_SCALE 0.5     /* radians per unit of action */
 #define EXPERT_PHASE_LIMIT 150   /* steps in one phase before the expert moves on */
 
-typedef struct sim_expert sim_expert;
 typedef int (*expert_step_fn)(sim_expert *x, double a[SIM_ACTION_DIM]);
 
 /* One task's expert: the part it works on and its phase machine. */
@@ -48,13 +48,16 @@ struct sim_expert {
   double yaw;                /* wanted turn of the hand about world z from hand0 */
   double yaw_phase;          /* yaw when the current phase began */
   double turn;               /* knob: how far to turn the hand (signed) */
-  double hold[3];            /* a position fixed when the current phase began */
+  double hold[3];            /* the grip site's position when the current phase began */
 };
+
+static const double up[3] = {0, 0, 1};
 
 /* ------------------------------------------------------------------ motion */
 
-/* Drive the grip site toward target and the hand toward hand0 turned by
- * x->yaw; gripper command g.  Returns the distance left to the target. */
+/* Drive the grip site toward target (proportional, speed-limited, plus the
+ * episode's noise) and the hand toward hand0 turned by x->yaw; gripper
+ * command g.  Returns the distance left to the target. */
 static double expert_move(sim_expert *x, const double target[3], double g, double a[SIM_ACTION_DIM]) {
   const sim_obs *o = sim_env_obs(x->env);
   double d[3], dist = 0, norm = 0;
@@ -111,8 +114,8 @@ static int expert_phase_over(const sim_expert *x, int done) { return done || x->
 
 /* Handle bar of a wooden cabinet drawer, from its region site: 0.113 m
  * along the opening direction from the site centre, at the site's height
- * (wooden_cabinet.xml: region sites at y 0.011, handle bars at y -0.102 to
- * -0.087 in the drawer frame, opening towards -y). */
+ * (wooden_cabinet.xml: region sites at y 0.011, handle bars' contact boxes
+ * at y -0.109 to -0.094 in the drawer frame, which opens towards -y). */
 #define DRAWER_HANDLE_OFFSET 0.113
 
 typedef struct {
@@ -133,8 +136,6 @@ static int drawer_read(const sim_expert *x, drawer_state *s) {
   expert_axpy(s->handle, site, DRAWER_HANDLE_OFFSET, s->u);
   return 0;
 }
-
-static const double up[3] = {0, 0, 1};
 
 static const char *const close_phases[] = {"approach", "lower", "push", "back_off", "done", NULL};
 
@@ -261,7 +262,7 @@ int sim_expert_has(int task_index) { return expert_find(task_index) != NULL; }
 sim_expert *sim_expert_new(sim_env *e, uint64_t seed) {
   const sim_info *in = sim_env_info(e);
   const expert_def *def = expert_find(in->task_index);
-  if (!def) return rdt_fail("%s: no scripted expert for this task (rdt sim collect --help lists them)", in->name), NULL;
+  if (!def) return rdt_fail("%s: no scripted expert for this task (rdt sim collect --list shows the tasks that have one)", in->name), NULL;
   double p[3], v;
   if ((def->site && sim_env_site_pose(e, def->site, p, NULL)) || (def->body && sim_env_body_pose(e, def->body, p, NULL)) ||
       sim_env_joint(e, def->joint, &v, NULL))

@@ -2,9 +2,10 @@
  *
  *   - every expert succeeds from init state 0 under the collection protocol
  *     (10 settle steps, success held 10 steps);
- *   - two demonstrations of task 0 written by sim_collect_task read back
- *     through the training reader (train/data_libero.h) and through HDF5
- *     directly: LIBERO's attributes and shapes, rewards/dones, robot_states;
+ *   - two demonstrations of task 0 (init states 3 and 4) written by
+ *     sim_collect_task read back through the training reader
+ *     (train/data_libero.h) and through HDF5 directly: LIBERO's attributes
+ *     and shapes, rewards/dones, robot_states;
  *   - replaying each stored demonstration in a fresh env (reset to its
  *     init_index, the skipped settle no-ops, then the stored actions)
  *     reproduces states[t] before every action bit for bit, and the
@@ -125,7 +126,8 @@ static void replay(sim_env *e, const rdt_libero_data *data, int ep, int init, co
 }
 
 /* The file's attributes, robot_states, rewards and dones; then the replay. */
-static void check_demo(hid_t f, sim_env *e, const rdt_libero_data *data, int i, int skip, int64_t *total) {
+static void check_demo(hid_t f, sim_env *e, const rdt_libero_data *data, int i, const sim_collect_opts *o,
+                       int64_t *total) {
   char g[64], p[96];
   snprintf(g, sizeof g, "data/demo_%d", i);
   hid_t grp = H5Gopen2(f, g, H5P_DEFAULT);
@@ -141,7 +143,7 @@ static void check_demo(hid_t f, sim_env *e, const rdt_libero_data *data, int i, 
   CHECK(rdt_libero_episode(data, i)->length == T);
   *total += T;
   long long init = h5_int(grp, "init_index");
-  CHECK(init >= 0 && init < 50);
+  CHECK_MSG(init == o->init_start + i, "demo %d: init_index %lld (the experts succeed from every init state)", i, init);
   /* init_state = states[0] */
   double *init_state = malloc(sizeof(double) * (size_t)W);
   hid_t a = H5Aopen(grp, "init_state", H5P_DEFAULT);
@@ -172,7 +174,7 @@ static void check_demo(hid_t f, sim_env *e, const rdt_libero_data *data, int i, 
   }
   /* the first recorded actions are the settle no-ops after the skipped ones */
   CHECK(act && act[6] == -1 && act[0] == 0 && act[3] == 0);
-  if (act && st) replay(e, data, i, (int)init, act, st, T, skip);
+  if (act && st && init >= 0) replay(e, data, i, (int)init, act, st, T, o->skip);
   free(act), free(st), free(init_state), free(dones), free(rewards), free(robot), free(ee), free(buf);
   H5Gclose(grp);
 }
@@ -184,6 +186,7 @@ static void t_collect_roundtrip(void) {
   o.demos = 2;
   o.hold = 2;   /* shorter files */
   o.seed = 7;
+  o.init_start = 3;
   sim_collect_result r;
   CHECK_MSG(sim_collect_task(&cfg, TASK, dir, &o, &r) == 0, "%s", rdt_error());
   CHECK(r.successes == 2 && r.attempts >= 2 && r.steps > 40);
@@ -222,7 +225,7 @@ static void t_collect_roundtrip(void) {
     sim_env *e = sim_env_open(&cfg, TASK);   /* renders at SIZE, as collected */
     CHECK_MSG(e != NULL, "%s", rdt_error());
     int64_t total = 0;
-    for (int i = 0; e && i < 2; i++) check_demo(f, e, data, i, o.skip, &total);
+    for (int i = 0; e && i < 2; i++) check_demo(f, e, data, i, &o, &total);
     CHECK(h5_int(g, "total") == total && total == r.steps);
     sim_env_close(e);
     rdt_json_free(j), rdt_json_free(ja);
