@@ -313,25 +313,35 @@ static int cmd_rollout(int argc, char **argv) {
 
 /* ------------------------------------------------------------------ collect */
 
+/* A task from an index or a name, or -1. */
+static int collect_task_lookup(const char *s) {
+  char *end;
+  long i = strtol(s, &end, 10);
+  if (*s && !*end) return i >= 0 && i < SIM_NUM_TASKS ? (int)i : -1;
+  return sim_task_find(s);
+}
+
+/* Add task t to the list once; dies when it has no expert. */
+static void collect_task_add(int t, int *tasks, int *n) {
+  if (!sim_expert_has(t)) rdt_die("--tasks: task %d (%s) has no scripted expert (see rdt sim collect --list)", t, sim_task_name(t));
+  for (int i = 0; i < *n; i++)
+    if (tasks[i] == t) return;
+  tasks[(*n)++] = t;
+}
+
 /* Task indices from --tasks (indices, names, or "all" = every task with an
  * expert), in the order given without repeats; dies on an unknown or
  * expert-less task. */
 static int collect_task_list(const rdt_strlist *l, int *tasks) {
-  int n = 0, seen[SIM_NUM_TASKS] = {0};
+  int n = 0;
   for (int i = 0; i < l->n; i++) {
-    const char *s = l->v[i];
-    int all = !strcmp(s, "all"), t = -1;
-    for (int k = 0; k < (all ? sim_expert_count() : 1); k++) {
-      if (all) t = sim_expert_task(k);
-      else {
-        char *end;
-        long v = strtol(s, &end, 10);
-        t = *s && !*end ? (v >= 0 && v < SIM_NUM_TASKS ? (int)v : -1) : sim_task_find(s);
-      }
-      if (t < 0) rdt_die("--tasks: '%s' is neither a task index (0..%d) nor a libero_90 task name", s, SIM_NUM_TASKS - 1);
-      if (!sim_expert_has(t)) rdt_die("--tasks: task %d (%s) has no scripted expert (see rdt sim collect --list)", t, sim_task_name(t));
-      if (!seen[t]) seen[t] = 1, tasks[n++] = t;
+    if (!strcmp(l->v[i], "all")) {
+      for (int k = 0; k < sim_expert_count(); k++) collect_task_add(sim_expert_task(k), tasks, &n);
+      continue;
     }
+    int t = collect_task_lookup(l->v[i]);
+    if (t < 0) rdt_die("--tasks: '%s' is neither a task index (0..%d) nor a libero_90 task name", l->v[i], SIM_NUM_TASKS - 1);
+    collect_task_add(t, tasks, &n);
   }
   if (!n) rdt_die("--tasks is required (indices or names, comma-separated, or all; see rdt sim collect --list)");
   return n;

@@ -11,7 +11,8 @@
  *     reproduces states[t] before every action bit for bit, and the
  *     observation after actions[t] equals obs[t] as the training reader
  *     returns it (create_dataset.py's pairing), images included at the first
- *     and last step; the replay ends successful.
+ *     and last step; the replay ends successful;
+ *   - the command: --list, a task without an expert, a missing --out, --check.
  */
 #include <hdf5.h>
 #include <string.h>
@@ -239,6 +240,28 @@ static void t_collect_roundtrip(void) {
   if (!test_failures_) test_sh("rm -rf '%s'", dir);
 }
 
+static void t_cli(void) {
+  char cmd[8192], out[16384];
+  snprintf(cmd, sizeof cmd, "%s sim collect --list", test_rdt_bin());
+  CHECK(test_capture(cmd, out, sizeof out) == 0);
+  for (int i = 0; i < sim_expert_count(); i++) CHECK_MSG(strstr(out, sim_task_name(sim_expert_task(i))), "%s", out);
+  snprintf(cmd, sizeof cmd, "%s sim collect --tasks 9 --out /nonexistent", test_rdt_bin());
+  CHECK(test_capture(cmd, out, sizeof out) == 1 && strstr(out, "task 9") && strstr(out, "no scripted expert"));
+  snprintf(cmd, sizeof cmd, "%s sim collect --tasks 0", test_rdt_bin());
+  CHECK(test_capture(cmd, out, sizeof out) == 1 && strstr(out, "--out is required"));
+  /* --check: physics only, JSON on stdout */
+  setenv("RDT_LIBERO_ROOT", cfg.libero_root, 1);
+  setenv("RDT_ROBOSUITE_ASSETS", cfg.robosuite_assets, 1);
+  snprintf(cmd, sizeof cmd, "(%s sim collect --tasks KITCHEN_SCENE3_turn_on_the_stove --demos 1 --check 2>/dev/null)",
+           test_rdt_bin());
+  CHECK(test_capture(cmd, out, sizeof out) == 0);
+  rdt_json *j = rdt_json_parse(out, strlen(out));
+  const rdt_json *t = j ? rdt_json_at(rdt_json_get(j, "tasks"), 0) : NULL;
+  const rdt_json *ok = t ? rdt_json_get(t, "successes") : NULL, *id = t ? rdt_json_get(t, "task") : NULL;
+  CHECK_MSG(ok && ok->number == 1 && id && id->number == 20, "%s", out);
+  rdt_json_free(j);
+}
+
 int main(void) {
   sim_config_default(&cfg);
   cfg.libero_root = test_libero_root();
@@ -246,5 +269,6 @@ int main(void) {
   cfg.image_size = SIZE;
   RUN(t_experts_init0);
   RUN(t_collect_roundtrip);
+  RUN(t_cli);
   return test_done();
 }
