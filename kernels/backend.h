@@ -55,6 +55,17 @@ typedef struct k_ops {
   void *(*weight_copy)(k_backend *b, float *w, size_t n);
   void (*weight_copy_free)(k_backend *b, void *wc, float *w);
   void (*close)(k_backend *b);
+  /* Optional device timing for the op profiler (NULL: ops are synchronous and
+   * host clocks time them).  event_ms waits for b and returns a..b in ms. */
+  void *(*event_new)(k_backend *b);
+  void (*event_record)(k_backend *b, void *ev);
+  float (*event_ms)(k_backend *b, void *a, void *ev_b);
+  void (*event_free)(k_backend *b, void *ev);
+  /* Optional graphs (k_graph_*; NULL: unsupported). */
+  int (*graph_begin)(k_backend *b);
+  void *(*graph_end)(k_backend *b);
+  void (*graph_launch)(k_backend *b, void *graph);
+  void (*graph_free)(k_backend *b, void *graph);
 } k_ops;
 
 struct k_backend {
@@ -65,6 +76,7 @@ struct k_backend {
   size_t bytes_in_use;
   const k_ops *ops;
   void *impl;             /* the backend's own state */
+  struct k_prof *prof;    /* RDT_KERNEL_PROFILE=1: per-op times (kernels.c), else NULL */
 };
 
 /* Constructors: fill b (kind, name, ops, impl); 0 or -1 + rdt_error(). */

@@ -167,4 +167,18 @@ void k_weight_refresh(k_backend *b, void *wc, const float *w, size_t n);
 void *k_weight_copy(k_backend *b, float *w, size_t n);
 void k_weight_copy_free(k_backend *b, void *wc, float *w);
 
+/* ---------------------------------------------------------------- graphs
+ * Record the ops queued between k_graph_begin and k_graph_end (nothing runs
+ * while recording) and replay them with k_graph_launch, at the cost of one
+ * launch.  Host arrays the ops took (timesteps, k_mix coefficients) are
+ * recorded by value; device buffers by address, so a replay reads and writes
+ * the same buffers.  CUDA only: k_graph_begin returns -1 on the CPU, under
+ * RDT_CUDA_SYNC=1 or RDT_KERNEL_PROFILE=1, with RDT_CUDA_GRAPH=0, or when the
+ * device refuses; k_graph_end returns NULL when recording failed (then none
+ * of the recorded work ran: run it again without a graph). */
+int k_graph_begin(k_backend *b);
+void *k_graph_end(k_backend *b);
+void k_graph_launch(k_backend *b, void *graph);
+void k_graph_free(k_backend *b, void *graph);
+
 #endif

@@ -191,7 +191,7 @@ int rdt_bench_encoders(int argc, char **argv) {
   if (only && strcmp(only, "siglip") != 0 && strcmp(only, "t5") != 0) rdt_die("--only must be siglip or t5");
   k_backend *b = k_open(device, (int)threads);
   if (!b) rdt_die_last();
-  if (k_kind_of(b) == K_CUDA && strcmp(precision, "no") != 0 && k_set_act_dtype(b, RDT_BF16) < 0) rdt_die_last();
+  if (k_kind_of(b) == K_CUDA && k_set_act_dtype(b, strcmp(precision, "no") != 0 ? RDT_BF16 : RDT_F32) < 0) rdt_die_last();
 
   const char *base = getenv("TMPDIR");
   char tmp[4096];

@@ -256,7 +256,7 @@ int rdt_cmd_encode_lang(int argc, char **argv) {
 
   k_backend *b = k_open(device, (int)threads);
   if (!b) rdt_die_last();
-  if (k_kind_of(b) == K_CUDA && strcmp(precision, "no") != 0 && k_set_act_dtype(b, RDT_BF16) < 0) rdt_die_last();
+  if (k_kind_of(b) == K_CUDA && k_set_act_dtype(b, strcmp(precision, "no") != 0 ? RDT_BF16 : RDT_F32) < 0) rdt_die_last();
   t5 *m = t5_load(b, encoder, mode);
   if (!m) rdt_die_last();
   if (!t5_tokenizer(m)) rdt_die("%s: no spiece.model (the T5 tokenizer) in the folder", encoder);

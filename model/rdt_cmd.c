@@ -52,7 +52,9 @@ k_backend *rdt_cmd_backend(const char *device, int threads, const char *precisio
     return NULL;
   }
   k_backend *b = k_open(device, threads);
-  if (b && k_kind_of(b) == K_CUDA && strcmp(precision, "bf16") == 0 && k_set_act_dtype(b, RDT_BF16) != 0) {
+  /* Explicit either way: the CUDA backend opens with BF16 activations. */
+  rdt_dtype act = strcmp(precision, "bf16") == 0 ? RDT_BF16 : RDT_F32;
+  if (b && k_kind_of(b) == K_CUDA && k_set_act_dtype(b, act) != 0) {
     k_close(b);
     return NULL;
   }

@@ -130,6 +130,7 @@ int rdt_plan_ensure(rdt_model *m, int B, int L, int train) {
   int nt = p->nbuf && p->train > train ? p->train : train;
   rdt_plan_free(m);
   plan_build(m, nb, nl, nt);
+  m->plan_gen++;
   return 0;
 }
 
@@ -351,17 +352,18 @@ static void swap_ptr(void **a, void **b) {
   *b = t;
 }
 
-int rdt_model_sample(rdt_model *m, const rdt_batch *in, const float *noise, float *actions) {
-  if (prepare(m, in, 0) != 0) return -1;
+/* The denoising steps from p->xt (the noise) to p->xt (the sample), with the
+ * conditions in place.  The buffers rotate during the loop and are put back
+ * in order at the end, so every call queues the same ops on the same buffers
+ * (what a recorded graph needs). */
+static void sample_steps(rdt_model *m, int B) {
   rdt_plan *p = &m->plan;
   const rdt_dpm *s = &m->dpm;
-  int B = in->B, eps_pred = strcmp(m->cfg.prediction_type, "epsilon") == 0;
+  int eps_pred = strcmp(m->cfg.prediction_type, "epsilon") == 0;
   size_t chunk = (size_t)m->cfg.pred_horizon * m->cfg.action_dim;
   float *t = rdt_malloc(sizeof(float) * B), *ca = rdt_malloc(sizeof(float) * B);
   float *cb = rdt_malloc(sizeof(float) * B), *one = rdt_malloc(sizeof(float) * B);
   void *x = p->xt, *m0 = p->pred, *m1 = p->m_prev, *tmp = p->mix_tmp;
-  k_upload_act(m->b, x, noise, B * chunk);
-  if (m->cond_cache) rdt_conditions(m);
   for (int k = 0; k < s->steps; k++) {
     for (int i = 0; i < B; i++) t[i] = (float)s->timesteps[k], one[i] = 1.0f;
     if (!m->cond_cache) rdt_conditions(m);
@@ -382,14 +384,63 @@ int rdt_model_sample(rdt_model *m, const rdt_batch *in, const float *noise, floa
     }
     swap_ptr(&m0, &m1);   /* this step's prediction becomes the previous one */
   }
-  k_mul_rowvec(m->b, x, p->amask_in, B, m->cfg.pred_horizon, m->cfg.action_dim);
-  k_download_act(m->b, actions, x, B * chunk);
-  /* keep the plan's pointers pointing at distinct buffers for the next call */
-  p->xt = x, p->pred = m1, p->m_prev = m0, p->mix_tmp = tmp;
+  if (x != p->xt) k_copy(m->b, p->xt, x, B * chunk * k_act_size(m->b));
   free(t);
   free(ca);
   free(cb);
   free(one);
+}
+
+/* FNV-1a over n bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+  const unsigned char *c = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Run sample_steps as a recorded graph when the backend can: a call whose key
+ * (sizes, buffers, weights, control frequencies) matches the previous call's
+ * records the loop once (the first call ran it directly, so every library
+ * kernel is loaded), later calls replay it.  0 when it ran nothing. */
+static int sample_steps_graph(rdt_model *m, int B) {
+  if (!m->cond_cache || k_kind_of(m->b) != K_CUDA) return 0;
+  rdt_plan *p = &m->plan;
+  struct {
+    int B, L, mask, gen;
+    const void *bufs[5];
+  } k = {B, m->cur_L, m->cur_mask, m->plan_gen, {p->xt, p->pred, p->m_prev, p->mix_tmp, m->wc}};
+  uint64_t key = fnv(fnv(0xcbf29ce484222325ull, &k, sizeof k), m->cur_freqs, sizeof(float) * B);
+  if (m->graph && m->graph_key == key) {
+    k_graph_launch(m->b, m->graph);
+    return 1;
+  }
+  if (m->graph_seen != key) {   /* first call with this key: run directly */
+    m->graph_seen = key;
+    return 0;
+  }
+  if (k_graph_begin(m->b) != 0) return 0;
+  sample_steps(m, B);
+  void *g = k_graph_end(m->b);
+  if (!g) {
+    m->graph_seen = 0;   /* recording failed; nothing ran: the caller runs the loop */
+    return 0;
+  }
+  k_graph_free(m->b, m->graph);
+  m->graph = g, m->graph_key = key;
+  k_graph_launch(m->b, g);
+  return 1;
+}
+
+int rdt_model_sample(rdt_model *m, const rdt_batch *in, const float *noise, float *actions) {
+  if (prepare(m, in, 0) != 0) return -1;
+  rdt_plan *p = &m->plan;
+  int B = in->B;
+  size_t chunk = (size_t)m->cfg.pred_horizon * m->cfg.action_dim;
+  k_upload_act(m->b, p->xt, noise, B * chunk);
+  if (m->cond_cache) rdt_conditions(m);
+  if (!sample_steps_graph(m, B)) sample_steps(m, B);
+  k_mul_rowvec(m->b, p->xt, p->amask_in, B, m->cfg.pred_horizon, m->cfg.action_dim);
+  k_download_act(m->b, actions, p->xt, B * chunk);
   return 0;
 }
 

@@ -87,6 +87,11 @@ struct rdt_model {
   int cur_B, cur_L;                  /* batch of the last call */
   int cur_mask;                      /* the last call had a language mask */
   float *cur_freqs;                  /* its control frequencies [cur_B] (host) */
+  int plan_gen;                      /* counts plan (re)builds */
+  /* The denoising loop recorded as a graph (CUDA, cached conditions): the
+   * graph, the key of what it was recorded for, and the key last seen. */
+  void *graph;
+  uint64_t graph_key, graph_seen;
 };
 
 /* Geometry helpers. */

@@ -109,6 +109,7 @@ rdt_model *rdt_model_new(k_backend *b, const rdt_model_config *cfg) {
 
 void rdt_model_free(rdt_model *m) {
   if (!m) return;
+  k_graph_free(m->b, m->graph);
   rdt_plan_free(m);
   if (m->params) {
     k_weight_copy_free(m->b, m->wc, m->params);

@@ -1,34 +1,63 @@
 #!/usr/bin/env bash
 # scripts/gpu_check.sh: the one prepared run for a lent GPU machine.
 #
-# Builds rdt for sm_90 (H100/H200), runs the CUDA tests (ctest label "cuda":
-# every CUDA op against the CPU op, the NCCL path), then the GPU benchmarks
-# that exist, and prints a short table last.  Logs go to $OUT (the device
-# tool's folder; out/gpu-check when unset): at most 8 files, as the tool
-# brings back no more.  Each step has its own time limit; the whole run is
-# meant to finish in about 8 minutes on a 16-core machine.
+# Builds rdt for sm_90 (H100/H200) or takes the programs packed here, runs the
+# CUDA test programs (the ctest label "cuda": every CUDA op against the CPU op,
+# rdt predict --device cuda against cpu, the NCCL path), then the GPU
+# benchmarks, and prints a short table last.  Logs go to $OUT (the device
+# tool's folder; out/gpu-check when unset); table.txt is the final table.
+# Each step has its own time limit, and the whole run a budget (below).
 #
 #   scripts/gpu_check.sh --fetch-deps   here, once, with network: downloads the
 #                                       .deb packages the build needs that the GPU
 #                                       image may lack (libyaml, OpenBLAS, pkgconf)
 #                                       into .gpudeps/ (git-ignored locally)
-#   scripts/gpu_check.sh                there: device run with carry [".gpudeps"]
+#   scripts/gpu_check.sh --pack         here: builds for sm_90 in build-gpu/ (MuJoCo,
+#                                       FFmpeg, MPI, HDF5 off) and copies rdt and the
+#                                       CUDA test programs into .gpurun/ (git-ignored),
+#                                       so the device spends no time compiling
+#   scripts/gpu_check.sh                there: device run with carry [".gpudeps"] (it
+#                                       builds from source) or [".gpudeps", ".gpurun"]
+#                                       (it runs the packed programs)
 #
 # Environment: RDT_GPU_CHECK_SANITIZE=1 also runs the ops test under
-# compute-sanitizer (memcheck; slow, Firecracker machines only).
+# compute-sanitizer (memcheck; slow, Firecracker machines only);
+# RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
+# training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
+# benchmarks; RDT_GPU_CHECK_BUDGET=S bounds the whole run (default 420 s).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-DEBS=(libyaml-0-2 libyaml-dev libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libpkgconf3 pkgconf-bin)
+DEBS=(libyaml-0-2 libyaml-dev libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0 libpkgconf3 pkgconf-bin)
+TEST_PROGRAMS=(tests/kernels/test_kernels_cuda_ops tests/kernels/test_kernels_cuda_nccl tests/model/test_model_predict_cuda)
+exclude_here() { # PATH: keep PATH out of git status in this checkout
+  local exclude
+  exclude=$(git rev-parse --git-path info/exclude)
+  grep -qx "$1" "$exclude" 2>/dev/null || echo "$1" >>"$exclude"
+}
 
 # ---------------------------------------------------------------- --fetch-deps (run here)
 if [ "${1:-}" = "--fetch-deps" ]; then
   set -e
   mkdir -p .gpudeps
-  exclude=$(git rev-parse --git-path info/exclude)
-  grep -qx '/.gpudeps/' "$exclude" 2>/dev/null || echo '/.gpudeps/' >>"$exclude"
+  exclude_here /.gpudeps/
   (cd .gpudeps && apt-get download "${DEBS[@]}")
   du -sh .gpudeps
+  exit 0
+fi
+
+# ---------------------------------------------------------------- --pack (run here)
+if [ "${1:-}" = "--pack" ]; then
+  set -e
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DRDT_MUJOCO=OFF -DRDT_FFMPEG=OFF -DRDT_MPI=OFF -DCMAKE_DISABLE_FIND_PACKAGE_HDF5=ON >/dev/null
+  cmake --build build-gpu -j"$(nproc)" --target rdt "${TEST_PROGRAMS[@]##*/}"
+  rm -rf .gpurun && mkdir -p .gpurun
+  exclude_here /.gpurun/
+  for f in rdt "${TEST_PROGRAMS[@]}"; do cp "build-gpu/$f" .gpurun/; done
+  strip .gpurun/*
+  git rev-parse --short HEAD >.gpurun/commit
+  du -sh .gpurun
   exit 0
 fi
 
@@ -44,10 +73,20 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 row() { ROWS+=("$(printf '%-22s %-10s %7s  %s' "$1" "$2" "$3" "$4")"); }
 
 # step NAME LIMIT LOG CMD...: run CMD with a time limit, output appended to LOG; sets RC
+# The whole run keeps within RDT_GPU_CHECK_BUDGET seconds (default 420): each
+# step's limit is cut to what is left, and a step with under 10 s left is not run.
+BUDGET=${RDT_GPU_CHECK_BUDGET:-420}
+START_S=$(date +%s)
 step() {
   local name=$1 limit=$2 log=$3
   shift 3
-  local t0 status
+  local t0 status left=$((BUDGET - ($(date +%s) - START_S)))
+  if [ "$left" -lt 10 ]; then
+    echo "==== $name: not run, the budget of ${BUDGET}s is spent" >>"$log"
+    RC=124 STEP_STATUS="no time" STEP_SECONDS=0
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   t0=$(now_ms)
   echo "==== $name: $*" >>"$log"
   timeout --kill-after=10 "$limit" "$@" >>"$log" 2>&1
@@ -74,10 +113,14 @@ step() {
 GPU=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
 
 # ---------------------------------------------------------------- dependencies
+# The packed programs need the runtime libraries of the carried .deb files;
+# a build from source also needs their headers and .pc files.
+PREBUILT=0
+[ -x .gpurun/rdt ] && PREBUILT=1
 CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DRDT_MUJOCO=OFF -DRDT_FFMPEG=OFF)
 command -v ninja >/dev/null && CMAKE_ARGS+=(-G Ninja)
 have_pc() { command -v pkg-config >/dev/null && pkg-config --exists "$@"; }
-if ! have_pc yaml-0.1 || ! { have_pc openblas || have_pc blas; }; then
+if [ $PREBUILT = 1 ] || ! have_pc yaml-0.1 || ! { have_pc openblas || have_pc blas; }; then
   if ls .gpudeps/*.deb >/dev/null 2>&1; then
     DEPS=/tmp/rdt-gpudeps
     rm -rf "$DEPS" && mkdir -p "$DEPS"
@@ -94,73 +137,121 @@ if ! have_pc yaml-0.1 || ! { have_pc openblas || have_pc blas; }; then
     echo "dependencies: libyaml or OpenBLAS missing and no .gpudeps/ carried (run scripts/gpu_check.sh --fetch-deps here first)" >>"$SUMMARY"
   fi
 fi
-# NCCL: the toolkit's, else the one inside the Python wheel nvidia-nccl.
-if ! ls /usr/local/cuda/include/nccl.h /usr/include/nccl.h >/dev/null 2>&1; then
-  NCCL_DIR=$(python3 -c 'import importlib.util as u; print(list(u.find_spec("nvidia.nccl").submodule_search_locations)[0])' 2>/dev/null)
-  if [ -n "$NCCL_DIR" ] && [ -f "$NCCL_DIR/include/nccl.h" ]; then
+# CUDA libraries: the toolkit's, then those of the Python wheels (nvidia-*).
+WHEELS=$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]) + "/nvidia")' 2>/dev/null)
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$WHEELS"/*/lib "$WHEELS"/cu13/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+# NCCL headers for a build from source: the toolkit's, else the wheel's.
+if [ $PREBUILT = 0 ] && ! ls /usr/local/cuda/include/nccl.h /usr/include/nccl.h >/dev/null 2>&1; then
+  NCCL_DIR="$WHEELS/nccl"
+  if [ -f "$NCCL_DIR/include/nccl.h" ]; then
     for NCCL_LIB in "$NCCL_DIR"/lib/libnccl.so*; do break; done
     CMAKE_ARGS+=(-DNCCL_INCLUDE_DIR="$NCCL_DIR/include" -DNCCL_LIBRARY="$NCCL_LIB")
-    export LD_LIBRARY_PATH="$NCCL_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "nccl: $NCCL_LIB" >>"$SUMMARY"
   fi
 fi
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >>"$OUT/machine.txt"
 
-# ---------------------------------------------------------------- build
-BUILD=build-gpu
-step build 300 "$OUT/build.log" cmake -S . -B "$BUILD" "${CMAKE_ARGS[@]}"
-if [ "$RC" = 0 ]; then
-  step build 300 "$OUT/build.log" cmake --build "$BUILD" -j"$(nproc)" --target rdt test_kernels_cuda_ops
-  if grep -q 'nccl=ON' "$OUT/build.log"; then
-    cmake --build "$BUILD" -j"$(nproc)" --target test_kernels_cuda_nccl >>"$OUT/build.log" 2>&1
+# ---------------------------------------------------------------- build (or the packed programs)
+if [ $PREBUILT = 1 ]; then
+  BIN=.gpurun
+  RDT=$BIN/rdt
+  missing=$(ldd "$RDT" "$BIN"/test_* 2>&1 | grep -c 'not found')
+  ldd "$RDT" >>"$OUT/machine.txt" 2>&1
+  if [ "$missing" = 0 ]; then row packed ok - "programs of commit $(cat $BIN/commit 2>/dev/null)"; else row packed FAIL - "$missing libraries not found (machine.txt)"; fi
+else
+  BUILD=build-gpu
+  step build 300 "$OUT/build.log" cmake -S . -B "$BUILD" "${CMAKE_ARGS[@]}"
+  if [ "$RC" = 0 ]; then
+    targets=(rdt)
+    for t in "${TEST_PROGRAMS[@]}"; do targets+=("${t##*/}"); done
+    step build 300 "$OUT/build.log" cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}" -- -k
   fi
+  row build "$STEP_STATUS" "$STEP_SECONDS" "$(grep -o 'rdt: cuda=.*' "$OUT/build.log" | head -1)"
+  BIN=/tmp/rdt-gpu-bin
+  mkdir -p "$BIN"
+  for f in rdt "${TEST_PROGRAMS[@]}"; do [ -x "$BUILD/$f" ] && cp "$BUILD/$f" "$BIN/"; done
+  RDT=$BIN/rdt
 fi
-row build "$STEP_STATUS" "$STEP_SECONDS" "$(grep -o 'rdt: cuda=.*' "$OUT/build.log" | head -1)"
 
 # ---------------------------------------------------------------- tests
-if [ -x "$BUILD/rdt" ]; then
-  step ctest 240 "$OUT/tests.log" ctest --test-dir "$BUILD" -L cuda -V --timeout 200
-  row "ctest -L cuda" "$STEP_STATUS" "$STEP_SECONDS" "$(grep -E 'tests passed|tests failed' "$OUT/tests.log" | tail -1)"
-  if [ "$RC" != 0 ] && [ -x "$BUILD/tests/kernels/test_kernels_cuda_ops" ]; then
+# The test programs run directly (not through ctest), with the environment ctest gives them.
+export RDT_SOURCE_DIR=$ROOT RDT_BIN=$ROOT/$RDT RDT_TEST_TMP=/tmp/rdt-gpu-tests
+[ "${RDT:0:1}" = / ] && RDT_BIN=$RDT
+mkdir -p "$RDT_TEST_TMP"
+run_test() { # NAME LIMIT PROGRAM
+  local name=$1 limit=$2 prog=$BIN/$3
+  if [ ! -x "$prog" ]; then row "$name" absent - "$3 not built"; return; fi
+  local part=$OUT/test.part
+  : >"$part"
+  step "$name" "$limit" "$part" "$prog"
+  cat "$part" >>"$OUT/tests.log"
+  [ "$RC" = 77 ] && STEP_STATUS="SKIPPED"
+  row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$(grep -c '^ok ' "$part") groups ok, $(grep -c '^FAIL ' "$part") failed; $(grep -E 'check\(s\) failed' "$part")"
+  rm -f "$part"
+  if [ "$RC" != 0 ] && [ "$RC" != 77 ] && [ "$3" = test_kernels_cuda_ops ]; then
     # Again with a device sync after every launch, so a faulting kernel is named.
-    step "ops (RDT_CUDA_SYNC=1)" 200 "$OUT/tests.log" env RDT_CUDA_SYNC=1 "$BUILD/tests/kernels/test_kernels_cuda_ops"
-    row "ops, synced" "$STEP_STATUS" "$STEP_SECONDS" "$(grep -c 'CHECK' "$OUT/tests.log") CHECK lines in tests.log"
+    step "ops (RDT_CUDA_SYNC=1)" 200 "$OUT/tests_sync.log" env RDT_CUDA_SYNC=1 "$prog"
+    row "ops, synced" "$STEP_STATUS" "$STEP_SECONDS" "see tests_sync.log"
   fi
+}
+: >"$OUT/tests.log"
+if [ -x "$RDT" ]; then
+  run_test "cuda ops vs cpu" 180 test_kernels_cuda_ops
+  run_test "predict cuda vs cpu" 120 test_model_predict_cuda
+  run_test "nccl" 90 test_kernels_cuda_nccl
   if [ "${RDT_GPU_CHECK_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
-    step memcheck 300 "$OUT/tests.log" compute-sanitizer --tool memcheck --error-exitcode 3 \
-      "$BUILD/tests/kernels/test_kernels_cuda_ops"
+    step memcheck 300 "$OUT/tests.log" compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_kernels_cuda_ops"
     row memcheck "$STEP_STATUS" "$STEP_SECONDS" "$(grep -E 'ERROR SUMMARY' "$OUT/tests.log" | tail -1)"
   fi
   # The worst error of each dtype, from the ops test's per-comparison lines.
   awk '/ err [0-9.e+-]+ \(bound/ { for (i = 1; i <= NF; i++) if ($i == "err") { e = $(i + 1); b = $(i + 3); sub(/\)/, "", b); d = $(i - 1); r = e / b; if (r > worst[d]) { worst[d] = r; what[d] = $0 } } }
        END { for (d in worst) printf "worst %s: %.2f of its bound: %s\n", d, worst[d], what[d] }' "$OUT/tests.log" >>"$SUMMARY"
+  grep -E 'relative error' "$OUT/tests.log" | grep -E 'cuda (fp32|bf16)' | sort -t' ' -k1,1 >"$OUT/predict_errors.txt" 2>/dev/null
 
   # ------------------------------------------------------------ benchmarks
-  bench() { # NAME LIMIT ARGS...: output to bench.log, and to bench.json when it succeeded
+  bench_run() { # NAME LIMIT ARGS...: output to bench.log, and to bench.json when it succeeded
     local name=$1 limit=$2 part="$OUT/bench.part"
     shift 2
     : >"$part"
-    step "$name" "$limit" "$part" "$BUILD/rdt" bench "$@"
+    step "$name" "$limit" "$part" "$RDT" bench "$@"
     cat "$part" >>"$OUT/bench.log"
-    if [ "$RC" != 0 ] && grep -q 'not implemented' "$part"; then
-      row "$name" absent - "not implemented yet"
-    else
-      row "$name" "$STEP_STATUS" "$STEP_SECONDS" "JSON in bench.json"
-      [ "$RC" = 0 ] && { echo "# $name"; grep -v '^====' "$part"; } >>"$OUT/bench.json"
-    fi
+    local note="see bench.log"
+    [ "$RC" = 0 ] && note=$(grep -oE '"(mfu|median_ms|step_time_s|samples_per_s|achieved_tflops)": *[0-9.e+-]+' "$part" | head -4 | tr -d '"' | tr '\n' ' ')
+    row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$note"
+    [ "$RC" = 0 ] && { echo "# $name"; grep -v '^====' "$part"; } >>"$OUT/bench.json"
     rm -f "$part"
   }
   : >"$OUT/bench.log"
-  bench "bench kernels" 150 kernels --backend cuda
-  bench "bench policy b1" 120 policy --config configs/base.yaml --device cuda --batch 1
-  bench "bench policy b16" 120 policy --config configs/base.yaml --device cuda --batch 16
-  bench "bench train 1b b8" 180 train --config configs/base.yaml --device cuda --train_batch_size 8
+  if [ "${RDT_GPU_CHECK_PROFILE:-0}" = 1 ]; then
+    # Per-op device times (RDT_KERNEL_PROFILE=1; the table is on stderr).
+    profile() { # NAME FILE LIMIT ARGS...
+      local name=$1 file=$OUT/$2 limit=$3
+      shift 3
+      step "$name" "$limit" "$file" env RDT_KERNEL_PROFILE=1 "$RDT" bench "$@"
+      row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$(grep -o 'device [0-9.]* ms, host issuing [0-9.]* ms' "$file" | head -1)"
+    }
+    profile "profile policy 1b b1" profile_policy.txt 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 2 --warmup 1
+    profile "profile train 1b b8" profile_train.txt 90 train --config configs/base.yaml --device cuda --batch 8 --steps 2 --warmup 1
+  fi
+  [ "${RDT_GPU_CHECK_BENCH:-1}" = 1 ] || BENCH_SKIP=1
+  bench() { [ -z "${BENCH_SKIP:-}" ] && bench_run "$@"; }
+  bench "bench policy 1b b1" 90 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
+  bench "bench train 1b b8" 150 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
+  bench "bench kernels" 90 kernels --backend cuda
+  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
+  bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
+  bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2
 fi
 
 # ---------------------------------------------------------------- table
+TABLE=$OUT/table.txt
 {
   echo
-  echo "rdt gpu_check on ${GPU:-unknown GPU} ($(date -u '+%Y-%m-%d'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "rdt gpu_check on ${GPU:-unknown GPU} ($(date -u '+%Y-%m-%d'), commit $(cat .gpurun/commit 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo '?'))"
   printf '%-22s %-10s %7s  %s\n' step status seconds note
   for r in "${ROWS[@]}"; do echo "$r"; done
   cat "$SUMMARY"
-} | tee -a "$SUMMARY"
+} >"$TABLE"
+cat "$TABLE"

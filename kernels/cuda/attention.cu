@@ -20,7 +20,7 @@
  *   D_i = dO_i . O_i,  dP_ij = dO_i . v_j,  dS_ij = P_ij (dP_ij - D_i)
  *   dq_i = scale sum_j dS_ij k_j      (kernel over queries, also writes D)
  *   dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dO_i   (kernel over keys)
- * All arithmetic is fp32.  Head dims: 32, 64, 72 (SigLIP), 128.
+ * All arithmetic is fp32.  Head dims: 16 (tiny test config), 32, 64, 72 (SigLIP), 128.
  *
  * For 16-bit activations with head dims 32 and 64 (RDT-170M, RDT-1B) and no
  * bias, the same three kernels also exist with their products on the tensor
@@ -730,11 +730,12 @@ static void kc_attn_dispatch(const k_backend *b, const kc_attn_args *a, int hd, 
   const kc_state *s = kc(b);
   KC_DISPATCH(b->act, T, {
     switch (hd) {
+      case 16: kc_attn_run<T, 16>(s, a, backward); break;   /* configs/tiny.yaml */
       case 32: kc_attn_run<T, 32>(s, a, backward); break;
       case 64: kc_attn_run<T, 64>(s, a, backward); break;
       case 72: kc_attn_run<T, 72>(s, a, backward); break;
       case 128: kc_attn_run<T, 128>(s, a, backward); break;
-      default: kc_die(__FILE__, __LINE__, "attention", "head dim must be 32, 64, 72 or 128");
+      default: kc_die(__FILE__, __LINE__, "attention", "head dim must be 16, 32, 64, 72 or 128");
     }
   });
 }

@@ -155,13 +155,17 @@ static void kc_download(k_backend *b, void *host_dst, const void *src, size_t by
   KC_CUDA(cudaStreamSynchronize(s->stream));
 }
 
+/* The F32 values go up as they are and the device converts them (its
+ * conversion rounds as core's host one does, tested): a host loop over a
+ * batch of image tokens cost more than the copy itself. */
 static void kc_upload_act(k_backend *b, void *dst, const float *host_src, size_t n) {
   if (b->act == RDT_F32) return kc_upload(b, dst, host_src, n * sizeof(float));
-  uint16_t *h = (uint16_t *)rdt_malloc(n * sizeof *h + 1);
-  for (size_t i = 0; i < n; i++)
-    h[i] = b->act == RDT_BF16 ? rdt_f32_to_bf16(host_src[i]) : rdt_f32_to_f16(host_src[i]);
-  kc_upload(b, dst, h, n * sizeof *h);
-  free(h);
+  if (!n) return;
+  kc_state *s = kc(b);
+  float *tmp = (float *)kc_temp_alloc(s, n * sizeof(float));
+  kc_upload(b, tmp, host_src, n * sizeof(float));
+  kc_f32_to_act(b, dst, tmp, n);
+  kc_temp_free(s, tmp);
 }
 
 static void kc_download_act(k_backend *b, float *host_dst, const void *src, size_t n) {
@@ -207,6 +211,50 @@ static void kc_close(k_backend *b) {
   b->impl = NULL;
 }
 
+/* Events for the op profiler (kernels.c, RDT_KERNEL_PROFILE=1). */
+static void *kc_event_new(k_backend *) {
+  cudaEvent_t e;
+  KC_CUDA(cudaEventCreate(&e));
+  return (void *)e;
+}
+static void kc_event_record(k_backend *b, void *ev) { KC_CUDA(cudaEventRecord((cudaEvent_t)ev, kc(b)->stream)); }
+static float kc_event_ms(k_backend *, void *a, void *ev_b) {
+  float ms = 0;
+  KC_CUDA(cudaEventSynchronize((cudaEvent_t)ev_b));
+  KC_CUDA(cudaEventElapsedTime(&ms, (cudaEvent_t)a, (cudaEvent_t)ev_b));
+  return ms;
+}
+static void kc_event_free(k_backend *, void *ev) { KC_CUDA(cudaEventDestroy((cudaEvent_t)ev)); }
+
+/* Graphs (k_graph_*): stream capture of this backend's stream. */
+static int kc_graph_begin(k_backend *b) {
+  if (kc_debug_sync) return -1;
+  if (cudaStreamBeginCapture(kc(b)->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return 0;
+}
+static void *kc_graph_end(k_backend *b) {
+  cudaGraph_t g = NULL;
+  cudaGraphExec_t x = NULL;
+  cudaError_t e = cudaStreamEndCapture(kc(b)->stream, &g);
+  if (e == cudaSuccess && g) e = cudaGraphInstantiate(&x, g, 0);
+  if (g) cudaGraphDestroy(g);
+  if (e != cudaSuccess || !x) {
+    cudaGetLastError();
+    return NULL;
+  }
+  return (void *)x;
+}
+static void kc_graph_launch(k_backend *b, void *graph) {
+  KC_CUDA(cudaGraphLaunch((cudaGraphExec_t)graph, kc(b)->stream));
+}
+static void kc_graph_free(k_backend *b, void *graph) {
+  KC_CUDA(cudaStreamSynchronize(kc(b)->stream));
+  KC_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph));
+}
+
 static const k_ops kc_ops = {
     kc_sync, kc_alloc, kc_free, kc_memset0, kc_copy, kc_upload, kc_download,
     kc_upload_act, kc_download_act, kc_f32_to_act, kc_act_to_f32,
@@ -219,6 +267,8 @@ static const k_ops kc_ops = {
     kc_mse_loss, kc_adamw, kc_ema, kc_sumsq, kc_scale_f32,
     kc_weight_refresh, kc_weight_copy, kc_weight_copy_free,
     kc_close,
+    kc_event_new, kc_event_record, kc_event_ms, kc_event_free,
+    kc_graph_begin, kc_graph_end, kc_graph_launch, kc_graph_free,
 };
 
 extern "C" int kcuda_device_count(void) {

@@ -243,3 +243,12 @@ void kc_timestep_embed(k_backend *b, void *out, const float *t_host, int n, int 
                                   kc_timestep_op<T>{(T *)out + (size_t)n0 * dim, t, dim, half}));
   }
 }
+
+/* Stage 2 of kc_colsum (kcuda.cuh). */
+__global__ void kc_colsum_finish(float *dst, const float *part, int chunks, int cols) {
+  int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  float total = 0.f;
+  for (int k = 0; k < chunks; k++) total += part[(size_t)k * cols + c];
+  dst[c] += total;
+}

@@ -122,37 +122,62 @@ static void kc_map(const kc_state *s, size_t n, F f) {
   KC_LAUNCH();
 }
 
-/* Column sums: dst[c] += sum over r of f(r, c), for rows x cols, in a fixed
- * order (deterministic, no atomics).  Block = 32 columns x KC_COLSUM_ROWS
- * row-threads; each thread sums its rows in order, then the block adds the
- * partial sums in order. */
-#define KC_COLSUM_ROWS 16
-template <typename F>
-__global__ void kc_colsum_kernel(float *dst, int rows, int cols, F f) {
-  __shared__ float part[KC_COLSUM_ROWS][33];
-  int c = blockIdx.x * 32 + threadIdx.x;
-  float acc = 0.f;
-  if (c < cols)
-    for (int r = threadIdx.y; r < rows; r += KC_COLSUM_ROWS) acc += f(r, c);
-  part[threadIdx.y][threadIdx.x] = acc;
-  __syncthreads();
-  if (threadIdx.y == 0 && c < cols) {
-    float total = 0.f;
-    for (int r = 0; r < KC_COLSUM_ROWS; r++) total += part[r][threadIdx.x];
-    dst[c] += total;
-  }
-}
-template <typename F>
-static void kc_colsum(const kc_state *s, float *dst, int rows, int cols, F f) {
-  if (rows <= 0 || cols <= 0) return;
-  dim3 block(32, KC_COLSUM_ROWS);
-  kc_colsum_kernel<<<(cols + 31) / 32, block, 0, s->stream>>>(dst, rows, cols, f);
-  KC_LAUNCH();
-}
-
 /* A temporary device buffer in stream order (cudaMallocAsync / cudaFreeAsync). */
 void *kc_temp_alloc(const kc_state *s, size_t bytes);
 void kc_temp_free(const kc_state *s, void *p);
+
+/* Column sums: dst[c] += sum over r of f(r, c), for rows x cols, in an order
+ * fixed by the sizes alone (deterministic, no atomics).  The rows are cut into
+ * chunks (enough blocks to fill the device when rows are many and columns few,
+ * e.g. the k-norm weight gradient over every image token of a batch: 1.1M rows
+ * of 64); a block = 32 columns x KC_COLSUM_ROWS row-threads sums one chunk,
+ * each thread its rows in order, then the block its threads in order; a second
+ * kernel adds the chunks in order. */
+
+#define KC_COLSUM_ROWS 16         /* row-threads per block */
+#define KC_COLSUM_CHUNK 256       /* rows per first-stage chunk, at least */
+#define KC_COLSUM_MAX_BLOCKS 1024 /* first-stage blocks, at most */
+/* Stage 1: block (x, y) sums rows [y rpc, (y+1) rpc) of its 32 columns; with
+ * one chunk it adds into dst, else it writes part[y][c]. */
+template <typename F>
+__global__ void kc_colsum_kernel(float *dst, float *part, int rows, int cols, int rpc, F f) {
+  __shared__ float p[KC_COLSUM_ROWS][33];
+  int c = blockIdx.x * 32 + threadIdx.x;
+  int r0 = blockIdx.y * rpc, r1 = min(rows, r0 + rpc);
+  float acc = 0.f;
+  if (c < cols)
+    for (int r = r0 + threadIdx.y; r < r1; r += KC_COLSUM_ROWS) acc += f(r, c);
+  p[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float total = 0.f;
+    for (int r = 0; r < KC_COLSUM_ROWS; r++) total += p[r][threadIdx.x];
+    if (part) part[(size_t)blockIdx.y * cols + c] = total;
+    else dst[c] += total;
+  }
+}
+/* Stage 2: dst[c] += the chunks' sums in chunk order. */
+__global__ void kc_colsum_finish(float *dst, const float *part, int chunks, int cols);
+template <typename F>
+static void kc_colsum(const kc_state *s, float *dst, int rows, int cols, F f) {
+  if (rows <= 0 || cols <= 0) return;
+  int colblocks = (cols + 31) / 32;
+  int chunks = (rows + KC_COLSUM_CHUNK - 1) / KC_COLSUM_CHUNK, most = KC_COLSUM_MAX_BLOCKS / colblocks;
+  if (chunks > most) chunks = most;
+  if (chunks < 1) chunks = 1;
+  int rpc = (rows + chunks - 1) / chunks;
+  chunks = (rows + rpc - 1) / rpc;
+  dim3 block(32, KC_COLSUM_ROWS), grid((unsigned)colblocks, (unsigned)chunks);
+  float *part = chunks > 1 ? (float *)kc_temp_alloc(s, (size_t)chunks * cols * sizeof(float)) : NULL;
+  kc_colsum_kernel<<<grid, block, 0, s->stream>>>(dst, part, rows, cols, rpc, f);
+  KC_LAUNCH();
+  if (part) {
+    kc_colsum_finish<<<(unsigned)((cols + 255) / 256), 256, 0, s->stream>>>(dst, part, chunks, cols);
+    KC_LAUNCH();
+    kc_temp_free(s, part);
+  }
+}
+
 
 /* ---------------------------------------------------------------- ops (one file each) */
 /* elementwise.cu */

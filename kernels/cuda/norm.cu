@@ -1,7 +1,8 @@
 /* kernels/cuda/norm.cu: row normalisations and the row softmax.
  *
  * One warp per row (KC_ROW_WARPS rows per block); each lane walks the row with
- * stride 32, sums are warp reductions in float.  Statistics are two-pass (mean
+ * stride 32, sums are warp reductions in float.  Forward norms of wide rows
+ * use one block per row instead (kc_norm_block_kernel).  Statistics are two-pass (mean
  * first, then squared deviations) for accuracy.  The three forward norms
  * share one kernel:
  *   upstream RmsNorm  y = x r w,            r = 1/sqrt(sum (x - mean)^2 / (dim-1) + eps)
@@ -55,12 +56,75 @@ __global__ void kc_norm_kernel(T *y, float *rstd, const T *x, const float *w, co
     yr[i] = kc_to<T>((kc_f(xr[i]) - shift) * r * w[i] + (bias ? bias[i] : 0.f));
 }
 
+/* Wide rows (dim 512..4096: the hidden states of RDT, SigLIP, T5): one block
+ * of KC_NORM_THREADS per row, the row held in registers (VPT values per
+ * thread), so x is read once; a warp per row left most of the GPU idle when
+ * rows are few (67 tokens at inference). */
+#define KC_NORM_THREADS 256
+
+/* Sum over the block, in a fixed order; every thread gets it.  red: one float
+ * per warp; the trailing barrier lets the caller reuse red. */
+__device__ float kc_block_sum(float v, float *red) {
+  v = kc_warp_sum(v);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float t = 0.f;
+  for (int i = 0; i < KC_NORM_THREADS / 32; i++) t += red[i];
+  __syncthreads();
+  return t;
+}
+
+template <typename T, int VPT>
+__global__ void kc_norm_block_kernel(T *y, float *rstd, const T *x, const float *w, const float *bias, int rows,
+                                     int dim, float eps, kc_norm_kind kind) {
+  __shared__ float red[KC_NORM_THREADS / 32];
+  int row = blockIdx.x;
+  if (row >= rows) return;
+  const T *xr = x + (size_t)row * dim;
+  T *yr = y + (size_t)row * dim;
+  float v[VPT], s = 0.f;
+#pragma unroll
+  for (int k = 0; k < VPT; k++) {
+    int i = threadIdx.x + k * KC_NORM_THREADS;
+    v[k] = i < dim ? kc_f(xr[i]) : 0.f;
+    s += v[k];
+  }
+  float mean = kind.centre_stat || kind.centre_out ? kc_block_sum(s, red) / (float)dim : 0.f;
+  float shift = kind.centre_stat ? mean : 0.f, q = 0.f;
+#pragma unroll
+  for (int k = 0; k < VPT; k++) {
+    int i = threadIdx.x + k * KC_NORM_THREADS;
+    float d = v[k] - shift;
+    if (i < dim) q += d * d;
+  }
+  float sq = kc_block_sum(q, red);
+  float r = 1.f / sqrtf(sq / (float)(kind.bessel ? dim - 1 : dim) + eps);
+  if (rstd && threadIdx.x == 0) rstd[row] = r;
+  float out_shift = kind.centre_out ? mean : 0.f;
+#pragma unroll
+  for (int k = 0; k < VPT; k++) {
+    int i = threadIdx.x + k * KC_NORM_THREADS;
+    if (i < dim) yr[i] = kc_to<T>((v[k] - out_shift) * r * w[i] + (bias ? bias[i] : 0.f));
+  }
+}
+
 static void kc_norm(k_backend *b, void *y, float *rstd, const void *x, const float *w, const float *bias, int rows,
                     int dim, float eps, kc_norm_kind kind) {
   if (rows <= 0) return;
-  KC_DISPATCH(b->act, T,
-              kc_norm_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, kc(b)->stream>>>(
-                  (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+  cudaStream_t st = kc(b)->stream;
+  if (dim >= 512 && dim <= 8 * KC_NORM_THREADS) {
+    KC_DISPATCH(b->act, T,
+                kc_norm_block_kernel<T, 8><<<(unsigned)rows, KC_NORM_THREADS, 0, st>>>(
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+  } else if (dim > 8 * KC_NORM_THREADS && dim <= 16 * KC_NORM_THREADS) {
+    KC_DISPATCH(b->act, T,
+                kc_norm_block_kernel<T, 16><<<(unsigned)rows, KC_NORM_THREADS, 0, st>>>(
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+  } else {
+    KC_DISPATCH(b->act, T,
+                kc_norm_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, st>>>(
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+  }
   KC_LAUNCH();
 }
 

@@ -10,6 +10,7 @@
 #include "model_util.h"
 #include "core/fsutil.h"
 #include "core/safetensors.h"
+#include "model/rdt_internal.h"
 
 static rdt_model_config cfg;
 static k_backend *be;
@@ -72,8 +73,11 @@ static const damage none = {NULL, NULL, 0, 0};
 
 /* Run predict; returns the exit code. */
 static int predict(const char *mode, const char *in, const char *out, const char *extra) {
-  return test_sh("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", test_rdt_bin(), weights, in,
-             out, mode, extra ? extra : "", at("predict.err"));
+  const char *err = at("predict.err");
+  int rc = test_sh("%s predict --pretrained %s --inputs %s --output %s --mode %s --threads 1 %s 2> %s", test_rdt_bin(), weights,
+                   in, out, mode, extra ? extra : "", err);
+  if (rc != 0) test_sh("echo 'rdt predict --mode %s %s said:' >&2; cat '%s' >&2", mode, extra ? extra : "", err);
+  return rc;
 }
 
 /* An F32 output tensor copied out of a file (n elements expected). */
@@ -334,11 +338,48 @@ static void t_cuda(void) {
     snprintf(args, sizeof args, "%s --device cuda --mixed_precision bf16", extra);
     CHECK(predict(modes[k], at(in), at(bf16), args) == 0);
     snprintf(what, sizeof what, "%s cuda fp32", modes[k]);
-    compare_outputs(at(cpu), at(f32), what, 1e-3, 1e-3);
+    compare_outputs(at(cpu), at(f32), what, 1e-5, 1e-5);
     snprintf(what, sizeof what, "%s cuda bf16", modes[k]);
-    compare_outputs(at(cpu), at(bf16), what, 5e-2, 1e-1);
+    /* Gradients through bf16 activations: the norm-weight gradients, sums
+     * over every token of products of rounded values, are the least exact
+     * (about 6e-2 under the host emulation). */
+    compare_outputs(at(cpu), at(bf16), what, 2e-2, 1e-1);
   }
   free_batch(&tb);
+}
+
+/* rdt_model_sample on CUDA replays its denoising loop as a recorded graph
+ * from the second call with the same sizes on: results must equal the direct
+ * run bitwise, also when the inputs change between replays. */
+static int is_graph_used(const rdt_model *m) { return ((const struct rdt_model *)m)->graph != NULL; }
+
+static void t_cuda_graph(void) {
+  k_backend *g = k_open("cuda", 0);
+  CHECK_MSG(g != NULL, "%s", rdt_error());
+  if (!g) return;
+  rdt_model *gm = rdt_model_new(g, &cfg);
+  rdt_st *w = rdt_st_open(weights);
+  CHECK(w && rdt_model_load(gm, w, NULL) == 0);
+  rdt_st_close(w);
+  test_batch a = random_batch(&cfg, 2, 5, 71), b = random_batch(&cfg, 2, 5, 72);
+  size_t n = (size_t)2 * cfg.pred_horizon * cfg.action_dim;
+  float *ref_a = rdt_malloc(4 * n), *ref_b = rdt_malloc(4 * n), *out = rdt_malloc(4 * n);
+  setenv("RDT_CUDA_GRAPH", "0", 1);
+  CHECK(rdt_model_sample(gm, &a.in, a.noise, ref_a) == 0);
+  CHECK(rdt_model_sample(gm, &b.in, b.noise, ref_b) == 0);
+  CHECK(!is_graph_used(gm));
+  unsetenv("RDT_CUDA_GRAPH");
+  const test_batch *seq[4] = {&a, &b, &a, &b};
+  for (int i = 0; i < 4; i++) {
+    CHECK(rdt_model_sample(gm, &seq[i]->in, seq[i]->noise, out) == 0);
+    CHECK_MSG(memcmp(out, seq[i] == &a ? ref_a : ref_b, 4 * n) == 0, "graph call %d differs from the direct run", i);
+  }
+  CHECK_MSG(is_graph_used(gm), "no graph was recorded");
+  fprintf(stderr, "  graph replays equal the direct runs bitwise (%s)\n", is_graph_used(gm) ? "graph used" : "no graph");
+  free(ref_a), free(ref_b), free(out);
+  free_batch(&a), free_batch(&b);
+  rdt_model_free(gm);
+  k_close(g);
 }
 
 #ifdef RDT_TEST_PREDICT_CUDA
@@ -364,6 +405,7 @@ int main(void) {
   CHECK(rdt_model_config_write(&cfg, at("w/config.json")) == 0);
   if (CUDA_VARIANT) {
     RUN(t_cuda);
+    RUN(t_cuda_graph);
   } else {
     RUN(t_forward);
     RUN(t_loss_grads);
