@@ -240,7 +240,7 @@ if [ -x "$RDT" ]; then
   bench "bench policy 1b b1" 90 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   bench "bench train 1b b8" 150 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
   bench "bench kernels" 90 kernels --backend cuda
-  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
+  RDT_CUDA_GRAPH=1 bench "bench policy 1b b1 graph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
   bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2
 fi
