@@ -205,6 +205,14 @@ int rdt_model_sample(rdt_model *m, const rdt_batch *in, const float *noise, floa
  * per denoising step.  Results are identical either way. */
 void rdt_model_set_cond_cache(rdt_model *m, int on);
 
+/* Activation recomputation for training (default off): the forward pass keeps
+ * only the residual stream of every block; the backward pass runs each block
+ * forward again (its cross-attention K/V included) just before its backward.
+ * One block's internals and one set of condition K/V per kind (language,
+ * image) are allocated instead of every block's: about a third more compute,
+ * far less memory.  Losses and gradients are bitwise the same. */
+void rdt_model_set_checkpointing(rdt_model *m, int on);
+
 /* Copy an activation of the last compute call to host memory (n floats
  * expected; -1 if the name is unknown, n mismatches or the activation was not
  * kept).  Always available:

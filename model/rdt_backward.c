@@ -1,7 +1,8 @@
 /* model/rdt_backward.c: gradients of the training loss for every parameter.
  *
  * Runs after rdt_model_loss's forward pass (a training plan keeps every
- * activation) with dpred = d loss / d pred in the plan.  Gradient buffers of
+ * activation, or with checkpointing every block's input, and the blocks run
+ * forward again here) with dpred = d loss / d pred in the plan.  Gradient buffers of
  * the network's activations are overwritten; parameter gradients accumulate
  * into the model's gradient buffer. */
 #include <math.h>
@@ -108,7 +109,10 @@ void rdt_backward(rdt_model *m) {
   /* blocks, last first; condition gradients accumulate over blocks */
   k_memset0(b, p->dlang_cond, (size_t)B * m->cur_L * H * as);
   k_memset0(b, p->dimg_cond, (size_t)B * c->img_cond_len * H * as);
-  for (int i = c->depth - 1; i >= 0; i--) block_backward(m, i, i % 2 == 0 ? p->dlang_cond : p->dimg_cond);
+  for (int i = c->depth - 1; i >= 0; i--) {
+    if (p->ckpt) rdt_block_forward(m, i);   /* recompute the block's internals (and K/V) */
+    block_backward(m, i, i % 2 == 0 ? p->dlang_cond : p->dimg_cond);
+  }
   /* token embedding: x_pos_embed, t, ctrl_freq, state and action tokens */
   k_add_pos_backward(b, rdt_g(m, m->x_pos), p->dx, B, T, H);
   embedder_backward(m, &m->temb, &p->temb, p->t_freq, 0);

@@ -84,7 +84,8 @@ static void plan_backward(rdt_model *m, size_t N, size_t cond_rows, size_t ad_ro
 static void plan_build(rdt_model *m, int B, int L, int train) {
   rdt_plan *p = &m->plan;
   const rdt_model_config *c = &m->cfg;
-  p->B = B, p->L = L, p->train = train;
+  p->B = B, p->L = L, p->train = train, p->ckpt = train && m->checkpointing;
+  int share = !train || p->ckpt;   /* one set of block internals for every block */
   int depth = c->depth, H = c->hidden_size, nh = c->num_heads, D = c->action_dim;
   size_t N = (size_t)B * rdt_T(m), Nl = (size_t)B * L, Ni = (size_t)B * c->img_cond_len;
   size_t Na = (size_t)B * (1 + c->pred_horizon), chunk = (size_t)B * c->pred_horizon * D;
@@ -110,9 +111,14 @@ static void plan_build(rdt_model *m, int B, int L, int train) {
   void *ck_shared = train ? NULL : plan_act(m, cond_rows * H);
   for (int i = 0; i < depth; i++) {
     rdt_block_act *a = &p->blk[i];
-    if (train || i == 0) plan_block_query(m, a, N);
+    if (!share || i == 0) plan_block_query(m, a, N);
     else *a = p->blk[0];
     size_t rows = i % 2 == 0 ? Nl : Ni;      /* even blocks: language, odd: image */
+    if (p->ckpt && i >= 2) {                 /* recomputed per block: one set per kind */
+      const rdt_block_act *k = &p->blk[i % 2];
+      a->ckn = k->ckn, a->cv = k->cv, a->ck_raw = k->ck_raw, a->rstd_ck = k->rstd_ck;
+      continue;
+    }
     a->ckn = plan_act(m, rows * H), a->cv = plan_act(m, rows * H);
     a->ck_raw = train ? plan_act(m, rows * H) : ck_shared;
     a->rstd_ck = train ? plan_f32(m, rows * nh) : NULL;
@@ -125,7 +131,8 @@ static void plan_build(rdt_model *m, int B, int L, int train) {
 
 int rdt_plan_ensure(rdt_model *m, int B, int L, int train) {
   rdt_plan *p = &m->plan;
-  if (p->nbuf && B <= p->B && L <= p->L && train <= p->train) return 0;
+  if (p->nbuf && B <= p->B && L <= p->L && train <= p->train && p->ckpt == (p->train && m->checkpointing))
+    return 0;
   int nb = p->nbuf && p->B > B ? p->B : B, nl = p->nbuf && p->L > L ? p->L : L;
   int nt = p->nbuf && p->train > train ? p->train : train;
   rdt_plan_free(m);
@@ -210,26 +217,32 @@ static void condition(rdt_model *m, const rdt_mlp_params *p, rdt_mlp_act *a, con
   k_add_pos(m->b, cond, rdt_p(m, pos), B, len, H);
 }
 
+/* Block i's cross-attention K and V (after k-norm) from its condition. */
+static void cond_kv(rdt_model *m, int i) {
+  rdt_plan *p = &m->plan;
+  const rdt_model_config *c = &m->cfg;
+  const rdt_block_params *w = &m->blocks[i];
+  rdt_block_act *a = &p->blk[i];
+  int H = c->hidden_size, nh = c->num_heads, hd = rdt_hd(m);
+  const void *cond = i % 2 == 0 ? p->lang_cond : p->img_cond;
+  int rows = m->cur_B * (i % 2 == 0 ? m->cur_L : c->img_cond_len);
+  size_t HH = (size_t)H * H;
+  k_linear(m->b, a->ck_raw, cond, rdt_w(m, w->ckv_w), rdt_p(m, w->ckv_b), rows, H, H);
+  k_linear(m->b, a->cv, cond, rdt_w(m, w->ckv_w + HH), rdt_p(m, w->ckv_b + H), rows, H, H);
+  k_rmsnorm(m->b, a->ckn, a->rstd_ck, a->ck_raw, rdt_p(m, w->ck_norm), rows * nh, hd, RDT_NORM_EPS);
+}
+
 void rdt_conditions(rdt_model *m) {
   rdt_plan *p = &m->plan;
   const rdt_model_config *c = &m->cfg;
-  int B = m->cur_B, H = c->hidden_size, nh = c->num_heads, hd = rdt_hd(m);
   condition(m, &m->lang, &p->lang, p->lang_in, p->lang_cond, m->cur_L, m->lang_pos);
   condition(m, &m->img, &p->img, p->img_in, p->img_cond, c->img_cond_len, m->img_pos);
-  for (int i = 0; i < c->depth; i++) {
-    const rdt_block_params *w = &m->blocks[i];
-    rdt_block_act *a = &p->blk[i];
-    const void *cond = i % 2 == 0 ? p->lang_cond : p->img_cond;
-    int rows = B * (i % 2 == 0 ? m->cur_L : c->img_cond_len);
-    size_t HH = (size_t)H * H;
-    k_linear(m->b, a->ck_raw, cond, rdt_w(m, w->ckv_w), rdt_p(m, w->ckv_b), rows, H, H);
-    k_linear(m->b, a->cv, cond, rdt_w(m, w->ckv_w + HH), rdt_p(m, w->ckv_b + H), rows, H, H);
-    k_rmsnorm(m->b, a->ckn, a->rstd_ck, a->ck_raw, rdt_p(m, w->ck_norm), rows * nh, hd, RDT_NORM_EPS);
-  }
+  if (p->ckpt) return;   /* with recomputation each block computes its own, when it runs */
+  for (int i = 0; i < c->depth; i++) cond_kv(m, i);
 }
 
 /* One RDTBlock: x += attn(norm1 x); x += cross_attn(norm2 x, cond); x += ffn(norm3 x). */
-static void block_forward(rdt_model *m, int i) {
+void rdt_block_forward(rdt_model *m, int i) {
   rdt_plan *p = &m->plan;
   const rdt_block_params *w = &m->blocks[i];
   rdt_block_act *a = &p->blk[i];
@@ -240,6 +253,7 @@ static void block_forward(rdt_model *m, int i) {
   float scale = 1.0f / sqrtf((float)hd), eps = RDT_NORM_EPS;
   size_t HH = (size_t)H * H, NH = (size_t)N * H;
   void *s0 = p->xs[3 * i], *s1 = p->xs[3 * i + 1], *s2 = p->xs[3 * i + 2], *s3 = p->xs[3 * i + 3];
+  if (p->ckpt) cond_kv(m, i);
   /* self-attention: qkv split into q, k, v row blocks of the weight */
   k_rmsnorm(b, a->xn1, a->rstd1, s0, rdt_p(m, w->norm1), N, H, eps);
   k_linear(b, a->q_raw, a->xn1, rdt_w(m, w->qkv_w), rdt_p(m, w->qkv_b), N, H, H);
@@ -282,7 +296,7 @@ void rdt_trunk(rdt_model *m, const float *t_host, void *pred) {
   k_copy2d(b, k_act_at(b, x0, H), T * H, p->femb.y[1], H, B, H, 0);
   k_copy2d(b, k_act_at(b, x0, 2 * H), T * H, p->state.y[m->state.n - 1], (1 + h) * H, B, (1 + h) * H, 0);
   k_add_pos(b, x0, rdt_p(m, m->x_pos), B, T, H);
-  for (int i = 0; i < c->depth; i++) block_forward(m, i);
+  for (int i = 0; i < c->depth; i++) rdt_block_forward(m, i);
   /* final layer, then keep the action tokens */
   k_rmsnorm(b, p->xf, p->rstdf, p->xs[3 * c->depth], rdt_p(m, m->final_norm), N, H, RDT_NORM_EPS);
   mlp_forward(m, &m->final_mlp, &p->fin, p->xf, N, 0);

@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
   int B, L;            /* capacity */
   int train;           /* every activation kept for a backward pass */
+  int ckpt;            /* training plan with recomputation: block internals shared */
   int nbuf;
   void **bufs;         /* everything allocated, for freeing */
   size_t bytes;
@@ -83,6 +84,7 @@ struct rdt_model {
   rdt_ddpm ddpm;
   rdt_dpm dpm;
   int cond_cache;
+  int checkpointing;                 /* rdt_model_set_checkpointing */
   rdt_plan plan;
   int cur_B, cur_L;                  /* batch of the last call */
   int cur_mask;                      /* the last call had a language mask */
@@ -111,6 +113,7 @@ void rdt_upload_batch(rdt_model *m, const rdt_batch *in);
 void rdt_conditions(rdt_model *m);
 void rdt_set_actions(rdt_model *m, const void *actions);
 void rdt_trunk(rdt_model *m, const float *t_host, void *pred);
+void rdt_block_forward(rdt_model *m, int i);   /* block i of the trunk (its K/V first, with checkpointing) */
 /* rdt_backward.c */
 void rdt_backward(rdt_model *m);
 

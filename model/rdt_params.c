@@ -135,6 +135,7 @@ float *rdt_model_grads(rdt_model *m) {
   return m->grads;
 }
 void rdt_model_set_cond_cache(rdt_model *m, int on) { m->cond_cache = on; }
+void rdt_model_set_checkpointing(rdt_model *m, int on) { m->checkpointing = on != 0; }
 
 int rdt_model_param_find(const rdt_model *m, const char *name) { return table_find(m->table, m->ntable, name); }
 

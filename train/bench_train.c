@@ -105,6 +105,7 @@ int rdt_bench_train(int argc, char **argv) {
   const char *config = NULL, *device = NULL, *precision = NULL;
   int64_t batch = 4, steps = 3, warmup = 1, threads = 0, lang_len = 32, seed = 0;
   double peak = 0;
+  int ckpt = 0;
   rdt_flag flags[] = {
       {"config", RDT_FLAG_STR, &config, NULL, "model config (YAML with dotted overrides, or config.json)"},
       {"batch", RDT_FLAG_INT, &batch, "4", "samples per step"},
@@ -116,6 +117,7 @@ int rdt_bench_train(int argc, char **argv) {
       {"lang_len", RDT_FLAG_INT, &lang_len, "32", "language tokens per sample"},
       {"peak_tflops", RDT_FLAG_FLOAT, &peak, "0", "device peak for MFU (0: none on CPU, 989.4 bf16 on H100/H200)"},
       {"seed", RDT_FLAG_INT, &seed, "0", "seed of the random weights and batch"},
+      {"gradient_checkpointing", RDT_FLAG_BOOL, &ckpt, "false", "recompute each block's activations in the backward pass"},
   };
   rdt_overrides ov;
   rdt_cmd_flags("bench train", "Time of one training step on a synthetic batch (JSON).", flags,
@@ -133,6 +135,7 @@ int rdt_bench_train(int argc, char **argv) {
   rdt_model *m = rdt_model_new(b, &cfg);
   if (!m) rdt_die_last();
   rdt_model_init(m, (uint64_t)seed);
+  rdt_model_set_checkpointing(m, ckpt);
   rdt_adamw opt;
   rdt_adamw_cfg ac = {0.9, 0.999, 1e-8, 0.01};
   rdt_adamw_init(&opt, b, &ac, rdt_model_numel(m));
@@ -165,11 +168,14 @@ int rdt_bench_train(int argc, char **argv) {
   jw_key(&w, "lang_len"), jw_int(&w, lang_len);
   jw_key(&w, "img_tokens"), jw_int(&w, cfg.img_cond_len);
   jw_key(&w, "steps"), jw_int(&w, steps);
+  jw_key(&w, "gradient_checkpointing"), jw_bool(&w, ckpt);
+  jw_key(&w, "activation_bytes"), jw_int(&w, (int64_t)rdt_model_activation_bytes(m));
+  jw_key(&w, "device_bytes_in_use"), jw_int(&w, (int64_t)k_bytes_in_use(b));
   jw_key(&w, "step_time_s"), jw_num(&w, med);
   jw_key(&w, "step_time_mean_s"), jw_num(&w, sum / (double)steps);
   jw_key(&w, "samples_per_s"), jw_num(&w, (double)batch / med);
   jw_key(&w, "model_flops_per_step"), jw_num(&w, flops);
-  jw_key(&w, "achieved_tflops"), jw_num(&w, flops / med / 1e12);
+  jw_key(&w, "achieved_tflops"), jw_num(&w, flops / med / 1e12);   /* recomputation not counted */
   jw_key(&w, "peak_tflops");
   if (peak > 0) jw_num(&w, peak);
   else jw_null(&w);

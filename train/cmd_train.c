@@ -96,6 +96,8 @@ int rdt_cmd_train(int argc, char **argv) {
       {"seed", RDT_FLAG_INT, &o.seed, "0", "seed of initialisation and every data draw"},
       {"mixed_precision", RDT_FLAG_STR, &o.mixed_precision, NULL, "bf16, fp16 or no (default: bf16 on CUDA, no on CPU)"},
       {"device", RDT_FLAG_STR, &o.device, "auto", "cpu, cuda or auto"},
+      {"gradient_checkpointing", RDT_FLAG_BOOL, &o.gradient_checkpointing, "false",
+       "recompute each block's activations in the backward pass (less memory, about a third more compute)"},
       {"nproc", RDT_FLAG_INT, &nproc, "1", "local worker processes (one per GPU with --device cuda)"},
       {"threads", RDT_FLAG_INT, &o.threads, "0", "CPU threads per process (0: cores / local processes)"},
       {"report_to", RDT_FLAG_STR, &o.report_to, "tensorboard", "tensorboard or none"},

@@ -178,6 +178,7 @@ static int setup_stats(trainer *t) {
 static int setup_model(trainer *t) {
   t->m = rdt_model_new(t->b, &t->mc);
   if (!t->m) return -1;
+  rdt_model_set_checkpointing(t->m, t->o->gradient_checkpointing);
   if (!t->o->pretrained) {
     rdt_model_init(t->m, (uint64_t)t->o->seed);
     snprintf(t->weights_from, sizeof t->weights_from, "from scratch (upstream init, seed %lld)", (long long)t->o->seed);
@@ -339,6 +340,7 @@ static void banner(trainer *t) {
   rdt_info("  checkpoints         every %lld steps into %s (%s)", (long long)o->checkpointing_period, o->output_dir,
            o->checkpoints_total_limit > 0 ? "keeping the newest ones" : "keeping all");
   rdt_info("  seed                %lld; loader threads %lld", (long long)o->seed, (long long)o->dataloader_num_workers);
+  if (o->gradient_checkpointing) rdt_info("  gradient checkpointing: each block's activations recomputed in the backward pass");
 }
 
 /* ================================================================ one step */
@@ -533,13 +535,29 @@ static int save_checkpoint(trainer *t) {
   return removed < 0 ? -1 : 0;
 }
 
+/* After the first step, when the activations are allocated: where the
+ * backend's memory went (rank 0's log). */
+static void memory_plan(trainer *t) {
+  const double mib = 1024.0 * 1024.0;
+  double n = (double)rdt_model_numel(t->m), act = (double)rdt_model_activation_bytes(t->m);
+  double copy = k_act_dtype(t->b) == RDT_F32 ? 0 : n * (double)k_act_size(t->b), used = (double)k_bytes_in_use(t->b);
+  rdt_info("memory on %s: %.1f MiB in use = F32 weights, gradients, AdamW m and v, EMA %.1f MiB each; "
+           "%s compute copy %.1f MiB; activations %.1f MiB (batch %lld%s); other %.1f MiB",
+           k_name(t->b), used / mib, n * 4 / mib, rdt_dtype_name(k_act_dtype(t->b)), copy / mib, act / mib,
+           (long long)t->o->train_batch_size, t->o->gradient_checkpointing ? ", recomputed blocks" : "",
+           (used - 5 * n * 4 - copy - act) / mib);
+}
+
 /* Train to max_steps; every failure stops all ranks. */
 static int run_loop(trainer *t) {
   const rdt_train_opts *o = t->o;
   if (t->main_rank) rdt_progress_start(&t->bar, "train", t->max_steps - t->start_step);
+  int first = 1;
   while (t->st.global_step < t->max_steps) {
     step_result r = {0};
     if (train_step(t, &r) != 0) return -1;
+    if (first && t->main_rank) memory_plan(t);
+    first = 0;
     if (t->main_rank && log_step(t, &r) != 0) return -1;
     int64_t s = t->st.global_step;
     if (t->main_rank && o->checkpointing_period > 0 && s % o->checkpointing_period == 0 && save_checkpoint(t) != 0)

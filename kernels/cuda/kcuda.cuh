@@ -133,7 +133,6 @@ void kc_temp_free(const kc_state *s, void *p);
  * of 64); a block = 32 columns x KC_COLSUM_ROWS row-threads sums one chunk,
  * each thread its rows in order, then the block its threads in order; a second
  * kernel adds the chunks in order. */
-
 #define KC_COLSUM_ROWS 16         /* row-threads per block */
 #define KC_COLSUM_CHUNK 256       /* rows per first-stage chunk, at least */
 #define KC_COLSUM_MAX_BLOCKS 1024 /* first-stage blocks, at most */
@@ -177,7 +176,6 @@ static void kc_colsum(const kc_state *s, float *dst, int rows, int cols, F f) {
     kc_temp_free(s, part);
   }
 }
-
 
 /* ---------------------------------------------------------------- ops (one file each) */
 /* elementwise.cu */

@@ -2,8 +2,8 @@
  *
  * One warp per row (KC_ROW_WARPS rows per block); each lane walks the row with
  * stride 32, sums are warp reductions in float.  Forward norms of wide rows
- * use one block per row instead (kc_norm_block_kernel).  Statistics are two-pass (mean
- * first, then squared deviations) for accuracy.  The three forward norms
+ * use one block per row instead (kc_norm_block_kernel).  Statistics are
+ * two-pass (mean first, then squared deviations) for accuracy.  The three forward norms
  * share one kernel:
  *   upstream RmsNorm  y = x r w,            r = 1/sqrt(sum (x - mean)^2 / (dim-1) + eps)
  *   T5 mean square    y = x r w,            r = 1/sqrt(sum x^2 / dim + eps)

@@ -1,7 +1,7 @@
 /* tests/model/grad_test.c: every parameter gradient of the tiny RDT against
  * central finite differences of the training loss (f32 model, loss summed in
  * double here from the model's predictions), with a language mask; plus the
- * gradient scale and accumulation contract. */
+ * gradient scale and accumulation contract and activation recomputation. */
 #include "model_util.h"
 
 static rdt_model_config cfg;
@@ -113,12 +113,44 @@ static void t_scale_accumulate(void) {
   rdt_model_free(m);
 }
 
+/* Activation recomputation: the same loss and gradients, bitwise, from less
+ * memory; sampling through a checkpointed training plan unchanged too.  Depth
+ * 4, so blocks 2 and 3 share the condition K/V of blocks 0 and 1. */
+static void t_checkpointing(void) {
+  rdt_model_config c = cfg;
+  c.depth = 4;
+  rdt_model *m[2];
+  float *g[2], *act[2], loss[2];
+  size_t bytes[2], n = 0, na = (size_t)2 * c.pred_horizon * c.action_dim;
+  test_batch tb = random_batch(&c, 2, 5, 41);
+  for (int k = 0; k < 2; k++) {
+    m[k] = rdt_model_new(be, &c);
+    free(random_params(m[k], 40));
+    rdt_model_set_checkpointing(m[k], k);
+    n = rdt_model_numel(m[k]);
+    g[k] = rdt_malloc(4 * n), act[k] = rdt_malloc(4 * na);
+    rdt_model_zero_grad(m[k]);
+    CHECK(rdt_model_loss(m[k], &tb.in, tb.gt, tb.noise, tb.t, 1, 1.0f, &loss[k]) == 0);
+    k_download(be, g[k], rdt_model_grads(m[k]), 4 * n);
+    bytes[k] = rdt_model_activation_bytes(m[k]);
+    CHECK(rdt_model_sample(m[k], &tb.in, tb.noise, act[k]) == 0);
+  }
+  CHECK_MSG(memcmp(&loss[0], &loss[1], sizeof loss[0]) == 0, "loss %.9g vs %.9g", loss[0], loss[1]);
+  CHECK_MSG(memcmp(g[0], g[1], 4 * n) == 0, "gradients differ with checkpointing");
+  CHECK_MSG(memcmp(act[0], act[1], 4 * na) == 0, "samples differ with checkpointing");
+  CHECK_MSG(bytes[1] < bytes[0] * 3 / 4, "activation bytes %zu with checkpointing, %zu without", bytes[1], bytes[0]);
+  fprintf(stderr, "  activations: %zu bytes, %zu with checkpointing\n", bytes[0], bytes[1]);
+  for (int k = 0; k < 2; k++) free(g[k]), free(act[k]), rdt_model_free(m[k]);
+  free_batch(&tb);
+}
+
 int main(void) {
   cfg = tiny_config();
   be = k_open("cpu", 1);
   if (!be) return fprintf(stderr, "%s\n", rdt_error()), 1;
   RUN(t_gradients);
   RUN(t_scale_accumulate);
+  RUN(t_checkpointing);
   k_close(be);
   return test_done();
 }

@@ -352,7 +352,7 @@ static void t_cuda(void) {
  * as a recorded graph from the second call with the same sizes on: results
  * must equal the direct run bitwise, also when the inputs change between
  * replays. */
-static int is_graph_used(const rdt_model *m) { return ((const struct rdt_model *)m)->graph != NULL; }
+static int is_graph_used(const rdt_model *m) { return m->graph != NULL; }
 
 static void t_cuda_graph(void) {
   k_backend *g = k_open("cuda", 0);
