@@ -183,7 +183,7 @@ int rdt_bench_encoders(int argc, char **argv) {
     {"repeat", RDT_FLAG_INT, &repeat, "2", "timed passes after one warm-up"},
   };
   const char *summary = "SigLIP images/s and T5 tokens/s (JSON on stdout)";
-  int prc = rdt_flags_parse(argv[0], summary, flags, (int)(sizeof flags / sizeof *flags), argc, argv, NULL, NULL);
+  int prc = rdt_flags_parse("bench encoders", summary, flags, (int)(sizeof flags / sizeof *flags), argc, argv, NULL, NULL);
   if (prc == 1) return 0;
   if (prc < 0) rdt_die_last();
   if (siglip_layers < 1 || t5_layers < 1 || images < 1 || batch < 1 || tokens < 1 || repeat < 1)

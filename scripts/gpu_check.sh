@@ -239,7 +239,9 @@ if [ -x "$RDT" ]; then
   bench() { [ -z "${BENCH_SKIP:-}" ] && bench_run "$@"; }
   bench "bench policy 1b b1" 90 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   bench "bench train 1b b8" 150 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
+  bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
   bench "bench kernels" 90 kernels --backend cuda
+  bench "bench encoders" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 4 --batch 1 --tokens 32
   RDT_CUDA_GRAPH=1 bench "bench policy 1b b1 graph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
   bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2

@@ -51,7 +51,7 @@ int rdt_bench_sim(int argc, char **argv) {
       {"steps", RDT_FLAG_INT, &steps, "100", "control steps per measurement"},
       {"fast", RDT_FLAG_BOOL, &fast, "false", "also measure the low-fidelity render mode"},
   };
-  int rc = rdt_flags_parse(argv[0], "rdt bench sim --task N: control steps/s, physics only and with two cameras\n"
+  int rc = rdt_flags_parse("bench sim", "rdt bench sim --task N: control steps/s, physics only and with two cameras\n"
                            "(agentview + robot0_eye_in_hand) rendered every step at 128 and 256 pixels",
                            flags, 3, argc, argv, NULL, NULL);
   if (rc == 1) return 0;

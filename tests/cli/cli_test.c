@@ -63,6 +63,21 @@ static void t_every_command_has_help(void) {
   }
 }
 
+/* Every bench target's --help names itself ("usage: rdt bench T") and shows defaults. */
+static void t_bench_targets_have_help(void) {
+  static const char *names[] = {"kernels", "policy", "eval-policy", "train", "sim", "encoders"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    snprintf(cmd, sizeof cmd, "%s bench %s --help", getenv("RDT_BIN"), names[i]);
+    int rc = test_capture(cmd, buf, sizeof buf);
+    if (!RDT_HAVE_MUJOCO && (strcmp(names[i], "sim") == 0 || strcmp(names[i], "eval-policy") == 0)) continue;
+    char want[64];
+    snprintf(want, sizeof want, "usage: rdt bench %s", names[i]);
+    CHECK_MSG(rc == 0, "rdt bench %s --help exited %d", names[i], rc);
+    CHECK_MSG(strstr(buf, want) != NULL, "rdt bench %s --help: no '%s' line", names[i], want);
+    CHECK_MSG(strstr(buf, "(default: ") != NULL, "rdt bench %s --help shows no defaults", names[i]);
+  }
+}
+
 /* Issue 2, acceptance 3: an unknown flag fails and is named. */
 static void t_unknown_flag_is_named(void) {
   snprintf(cmd, sizeof cmd, "%s train --bogus_flag 1", getenv("RDT_BIN"));
@@ -87,6 +102,7 @@ int main(void) {
   RUN(t_unknown_command_suggests);
   RUN(t_no_arguments_is_usage_error);
   RUN(t_bench_lists_targets);
+  RUN(t_bench_targets_have_help);
   RUN(t_every_command_has_help);
   RUN(t_unknown_flag_is_named);
   return test_done();
