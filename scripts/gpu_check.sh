@@ -29,7 +29,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 DEBS=(libyaml-0-2 libyaml-dev libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0 libpkgconf3 pkgconf-bin)
-TEST_PROGRAMS=(tests/kernels/test_kernels_cuda_ops tests/kernels/test_kernels_cuda_nccl tests/model/test_model_predict_cuda)
+TEST_PROGRAMS=(tests/kernels/test_kernels_cuda_ops tests/kernels/test_kernels_cuda_nccl tests/model/test_model_predict_cuda
+  tests/model/test_model_train_step_cuda)
 exclude_here() { # PATH: keep PATH out of git status in this checkout
   local exclude
   exclude=$(git rev-parse --git-path info/exclude)
@@ -200,6 +201,7 @@ run_test() { # NAME LIMIT PROGRAM
 if [ -x "$RDT" ]; then
   run_test "cuda ops vs cpu" 180 test_kernels_cuda_ops
   run_test "predict cuda vs cpu" 120 test_model_predict_cuda
+  run_test "train step cuda vs cpu" 120 test_model_train_step_cuda
   run_test "nccl" 90 test_kernels_cuda_nccl
   if [ "${RDT_GPU_CHECK_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     step memcheck 300 "$OUT/tests.log" compute-sanitizer --tool memcheck --error-exitcode 3 "$BIN/test_kernels_cuda_ops"
