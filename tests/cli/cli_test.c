@@ -78,6 +78,19 @@ static void t_bench_targets_have_help(void) {
   }
 }
 
+/* RDT_KERNEL_PROFILE=1 prints the per-op table when the backend closes. */
+static void t_kernel_profile(void) {
+  snprintf(cmd, sizeof cmd, "RDT_KERNEL_PROFILE=1 %s bench policy --config %s/configs/tiny.yaml --repeat 1 --warmup 0",
+           getenv("RDT_BIN"), getenv("RDT_SOURCE_DIR"));
+  CHECK(test_capture(cmd, buf, sizeof buf) == 0);
+  CHECK_MSG(strstr(buf, "kernel profile of cpu") != NULL, "no profile table: %.300s", buf);
+  CHECK(strstr(buf, "linear 67x64x64 +bias") != NULL && strstr(buf, "attention B1 Tq67") != NULL);
+  snprintf(cmd, sizeof cmd, "%s bench policy --config %s/configs/tiny.yaml --repeat 1 --warmup 0", getenv("RDT_BIN"),
+           getenv("RDT_SOURCE_DIR"));
+  CHECK(test_capture(cmd, buf, sizeof buf) == 0);
+  CHECK(strstr(buf, "kernel profile") == NULL);
+}
+
 /* Issue 2, acceptance 3: an unknown flag fails and is named. */
 static void t_unknown_flag_is_named(void) {
   snprintf(cmd, sizeof cmd, "%s train --bogus_flag 1", getenv("RDT_BIN"));
@@ -103,6 +116,7 @@ int main(void) {
   RUN(t_no_arguments_is_usage_error);
   RUN(t_bench_lists_targets);
   RUN(t_bench_targets_have_help);
+  RUN(t_kernel_profile);
   RUN(t_every_command_has_help);
   RUN(t_unknown_flag_is_named);
   return test_done();
