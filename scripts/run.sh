@@ -15,6 +15,10 @@
 # Each step is skipped when its result exists (rerun to resume; delete OUT, or
 # one of its folders, to redo that part).  docs/DEMO.md explains the numbers.
 set -euo pipefail
+# Relative data paths count from where the script was started (it changes directory).
+for v in RDT_LIBERO_ROOT RDT_ROBOSUITE_ASSETS; do
+  if [ -n "${!v:-}" ] && [ -d "${!v}" ]; then export "$v=$(cd "${!v}" && pwd)"; fi
+done
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 

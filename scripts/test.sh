@@ -3,6 +3,11 @@
 # Tests that need LIBERO data look at RDT_LIBERO_ROOT / RDT_ROBOSUITE_ASSETS,
 # else at ../shared/libero beside this checkout (the development copy).
 set -euo pipefail
+# Relative data paths count from where the script was started (it changes
+# directory, and ctest runs each test in its own).
+for v in RDT_LIBERO_ROOT RDT_ROBOSUITE_ASSETS; do
+  if [ -n "${!v:-}" ] && [ -d "${!v}" ]; then export "$v=$(cd "${!v}" && pwd)"; fi
+done
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 if [ -z "${RDT_LIBERO_ROOT:-}" ] && [ -d ../shared/libero/libero ]; then
