@@ -11,7 +11,9 @@
  * no TF32), weight gradients are written in fp32 with beta = 1.  The bias is
  * fused as cuBLASLt's BIAS epilogue (fp32 bias vector) when cuBLASLt offers an
  * algorithm for it, else added by a separate kernel.  Algorithms found by the
- * heuristic are cached per shape, dtype and pointer alignment.
+ * heuristic are cached per shape, dtype and pointer alignment; with
+ * RDT_CUDA_GEMM_TUNE=1 the fastest of its first 8 candidates, timed on first
+ * use, is cached instead (not yet measured on a GPU).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,8 @@ void kc_gemm_init(kc_state *s) {
   s->workspace_bytes = KC_WORKSPACE_BYTES;
   KC_CUDA(cudaMalloc(&s->workspace, s->workspace_bytes));
   s->gemm_cache = (kc_gemm_entry *)rdt_calloc(KC_GEMM_CACHE, sizeof *s->gemm_cache);
+  const char *tune = getenv("RDT_CUDA_GEMM_TUNE");
+  s->gemm_tune = tune && strcmp(tune, "1") == 0;
 }
 
 void kc_gemm_close(kc_state *s) {
@@ -95,9 +99,48 @@ static int kc_same_key(const kc_gemm_entry *a, const kc_gemm_entry *b) {
          a->align_b == b->align_b && a->align_d == b->align_d && a->align_bias == b->align_bias;
 }
 
+/* With RDT_CUDA_GEMM_TUNE=1: of the heuristic's candidates (best first),
+ * the one that runs g fastest, timed with events on a scratch output (so a
+ * product that accumulates into D is not disturbed).  A candidate that fails
+ * to launch is skipped; the heuristic's first is kept unless one beats it. */
+#define KC_TUNE_CANDIDATES 8
+static cublasLtMatmulAlgo_t kc_gemm_fastest(kc_state *s, const kc_gemm *g, cublasLtMatmulDesc_t op,
+                                            cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                                            cublasLtMatrixLayout_t ld, const cublasLtMatmulHeuristicResult_t *res,
+                                            int count) {
+  size_t esize = g->d_type == CUDA_R_32F ? 4 : 2, bytes = (size_t)g->ldd * g->n * esize;
+  void *D = kc_temp_alloc(s, bytes);
+  KC_CUDA(cudaMemsetAsync(D, 0, bytes, s->stream));
+  cudaEvent_t e0, e1;
+  KC_CUDA(cudaEventCreate(&e0));
+  KC_CUDA(cudaEventCreate(&e1));
+  float alpha = 1.f, beta = g->beta, best_ms = 0;
+  int best = 0;
+  for (int i = 0; i < count; i++) {
+    if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    const cublasLtMatmulAlgo_t *a = &res[i].algo;
+    if (cublasLtMatmul(s->lt, op, &alpha, g->A, la, g->B, lb, &beta, D, ld, D, ld, a, s->workspace,
+                       s->workspace_bytes, s->stream) != CUBLAS_STATUS_SUCCESS)
+      continue;   /* warm-up; a refused candidate is skipped */
+    KC_CUDA(cudaEventRecord(e0, s->stream));
+    for (int r = 0; r < 3; r++)
+      KC_CUBLAS(cublasLtMatmul(s->lt, op, &alpha, g->A, la, g->B, lb, &beta, D, ld, D, ld, a, s->workspace,
+                               s->workspace_bytes, s->stream));
+    KC_CUDA(cudaEventRecord(e1, s->stream));
+    KC_CUDA(cudaEventSynchronize(e1));
+    float ms = 0;
+    KC_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+    if (i == 0 || ms < best_ms) best = i, best_ms = ms;
+  }
+  KC_CUDA(cudaEventDestroy(e0));
+  KC_CUDA(cudaEventDestroy(e1));
+  kc_temp_free(s, D);
+  return res[best].algo;
+}
+
 /* Ask the heuristic for the best algorithm (found = 0 if it has none). */
-static void kc_gemm_choose(kc_state *s, kc_gemm_entry *e, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la,
-                           cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld) {
+static void kc_gemm_choose(kc_state *s, const kc_gemm *g, kc_gemm_entry *e, cublasLtMatmulDesc_t op,
+                           cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld) {
   cublasLtMatmulPreference_t pref;
   KC_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   uint64_t ws = s->workspace_bytes;
@@ -107,13 +150,14 @@ static void kc_gemm_choose(kc_state *s, kc_gemm_entry *e, cublasLtMatmulDesc_t o
   KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], sizeof al[1]));
   KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], sizeof al[2]));
   KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], sizeof al[3]));
-  cublasLtMatmulHeuristicResult_t res;
-  memset(&res, 0, sizeof res);
+  cublasLtMatmulHeuristicResult_t res[KC_TUNE_CANDIDATES];
+  memset(res, 0, sizeof res);
   int count = 0;
-  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s->lt, op, la, lb, ld, ld, pref, 1, &res, &count);
+  cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s->lt, op, la, lb, ld, ld, pref,
+                                                     s->gemm_tune ? KC_TUNE_CANDIDATES : 1, res, &count);
   KC_CUBLAS(cublasLtMatmulPreferenceDestroy(pref));
-  e->found = st == CUBLAS_STATUS_SUCCESS && count > 0 && res.state == CUBLAS_STATUS_SUCCESS;
-  if (e->found) e->algo = res.algo;
+  e->found = st == CUBLAS_STATUS_SUCCESS && count > 0 && res[0].state == CUBLAS_STATUS_SUCCESS;
+  if (e->found) e->algo = count > 1 ? kc_gemm_fastest(s, g, op, la, lb, ld, res, count) : res[0].algo;
 }
 
 /* The cached entry for g, choosing (and caching) its algorithm on first use. */
@@ -123,7 +167,7 @@ static const kc_gemm_entry *kc_gemm_lookup(kc_state *s, const kc_gemm *g, cublas
   kc_gemm_entry key = kc_gemm_key(g);
   for (int i = 0; i < s->gemm_cache_len; i++)
     if (kc_same_key(&s->gemm_cache[i], &key)) return &s->gemm_cache[i];
-  kc_gemm_choose(s, &key, op, la, lb, ld);
+  kc_gemm_choose(s, g, &key, op, la, lb, ld);
   int slot = s->gemm_cache_len < KC_GEMM_CACHE ? s->gemm_cache_len++ : s->gemm_cache_next++ % KC_GEMM_CACHE;
   s->gemm_cache[slot] = key;
   return &s->gemm_cache[slot];

@@ -57,6 +57,7 @@ typedef struct kc_state {
   size_t workspace_bytes;
   int bias_epilogue;          /* 1: bias fused into the GEMM epilogue; 0: separate kernel */
   int attn_tensor_cores;      /* 1: 16-bit attention forward on tensor cores where it applies */
+  int gemm_tune;              /* RDT_CUDA_GEMM_TUNE=1: time the heuristic's candidates on first use */
   kc_gemm_entry *gemm_cache;
   int gemm_cache_len, gemm_cache_next;
   double *reduce_buf;         /* KC_REDUCE_BLOCKS partial sums + 1 total */

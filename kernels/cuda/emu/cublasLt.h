@@ -82,9 +82,11 @@ static inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cu
     const char *e = getenv("EMU_BIAS_F32_ONLY_FOR_F32");  /* emulate: fp32 bias only with fp32 output */
     if (e && *e == '1' && D->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  memset(res, 0, sizeof *res);
-  res->state = CUBLAS_STATUS_SUCCESS;
-  *count = 1;
+  /* up to 3 candidates (all the same algorithm here), so a caller's choice among them runs */
+  int c = req < 3 ? req : 3;
+  memset(res, 0, sizeof *res * (size_t)c);
+  for (int i = 0; i < c; i++) res[i].state = CUBLAS_STATUS_SUCCESS;
+  *count = c;
   return CUBLAS_STATUS_SUCCESS;
 }
 
