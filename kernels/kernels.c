@@ -223,9 +223,8 @@ void k_weight_copy_free(k_backend *b, void *wc, float *w) { b->ops->weight_copy_
 
 int k_graph_begin(k_backend *b) {
   if (!b->ops->graph_begin || b->prof) return -1;
-  /* Opt-in until a GPU run has checked it (docs/CUDA.md). */
-  const char *env = getenv("RDT_CUDA_GRAPH");
-  if (!env || strcmp(env, "1") != 0) return -1;
+  const char *env = getenv("RDT_CUDA_GRAPH");   /* 0 turns graphs off */
+  if (env && strcmp(env, "0") == 0) return -1;
   return b->ops->graph_begin(b);
 }
 void *k_graph_end(k_backend *b) { return b->ops->graph_end ? b->ops->graph_end(b) : NULL; }

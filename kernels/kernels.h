@@ -172,9 +172,9 @@ void k_weight_copy_free(k_backend *b, void *wc, float *w);
  * while recording) and replay them with k_graph_launch, at the cost of one
  * launch.  Host arrays the ops took (timesteps, k_mix coefficients) are
  * recorded by value; device buffers by address, so a replay reads and writes
- * the same buffers.  CUDA only, and only with RDT_CUDA_GRAPH=1 (opt-in until
- * a GPU run has checked it): k_graph_begin returns -1 otherwise, on the CPU,
- * under RDT_CUDA_SYNC=1 or RDT_KERNEL_PROFILE=1, or when the device refuses; k_graph_end returns NULL when recording failed (then none
+ * the same buffers.  CUDA only: k_graph_begin returns -1 on the CPU, with
+ * RDT_CUDA_GRAPH=0, under RDT_CUDA_SYNC=1 or RDT_KERNEL_PROFILE=1, or when the
+ * device refuses; k_graph_end returns NULL when recording failed (then none
  * of the recorded work ran: run it again without a graph). */
 int k_graph_begin(k_backend *b);
 void *k_graph_end(k_backend *b);

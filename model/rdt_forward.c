@@ -412,8 +412,8 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n) {
   return h;
 }
 
-/* Run sample_steps as a recorded graph when the backend can (CUDA with
- * RDT_CUDA_GRAPH=1; k_graph_begin says no otherwise): a call whose key
+/* Run sample_steps as a recorded graph when the backend can (CUDA, unless
+ * RDT_CUDA_GRAPH=0; k_graph_begin says no otherwise): a call whose key
  * (sizes, buffers, weights, control frequencies) matches the previous call's
  * records the loop once (the first call ran it directly, so every library
  * kernel is loaded), later calls replay it.  0 when it ran nothing. */

@@ -22,8 +22,8 @@
 #
 # Environment: RDT_GPU_CHECK_SANITIZE=1 also runs the ops test under
 # compute-sanitizer (memcheck; slow, Firecracker machines only);
-# The benchmarks run with and without the opt-in speed switches
-# (RDT_CUDA_GRAPH=1, RDT_CUDA_GEMM_TUNE=1) so one run decides them;
+# The benchmarks run with and without the speed switches (RDT_CUDA_GRAPH=0
+# turns graph replay off, RDT_CUDA_GEMM_TUNE=1 turns GEMM timing on);
 # RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
 # training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
 # benchmarks; RDT_GPU_CHECK_BUDGET=S bounds the whole run (default 420 s).
@@ -247,8 +247,8 @@ if [ -x "$RDT" ]; then
   bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
   bench "bench kernels" 90 kernels --backend cuda
   bench "bench encoders" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 4 --batch 1 --tokens 32
-  RDT_CUDA_GRAPH=1 bench "bench policy 1b b1 graph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
-  RDT_CUDA_GRAPH=1 RDT_CUDA_GEMM_TUNE=1 bench "bench policy 1b b1 g+tune" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
+  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
+  RDT_CUDA_GEMM_TUNE=1 bench "bench policy 1b b1 tune" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   RDT_CUDA_GEMM_TUNE=1 bench "bench train 1b b8 tune" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
   bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2

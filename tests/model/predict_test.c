@@ -348,7 +348,7 @@ static void t_cuda(void) {
   free_batch(&tb);
 }
 
-/* rdt_model_sample on CUDA with RDT_CUDA_GRAPH=1 replays its denoising loop
+/* rdt_model_sample on CUDA (graphs on, the default) replays its denoising loop
  * as a recorded graph from the second call with the same sizes on: results
  * must equal the direct run bitwise, also when the inputs change between
  * replays. */
@@ -363,23 +363,34 @@ static void t_cuda_graph(void) {
   CHECK(w && rdt_model_load(gm, w, NULL) == 0);
   rdt_st_close(w);
   test_batch a = random_batch(&cfg, 2, 5, 71), b = random_batch(&cfg, 2, 5, 72);
+  /* The control frequencies are recorded into the graph (they are part of its
+   * key): keep them, change every other input. */
+  memcpy(b.freqs, a.freqs, 2 * sizeof(float));
+  test_batch c = random_batch(&cfg, 2, 5, 73);   /* other frequencies: another key */
   size_t n = (size_t)2 * cfg.pred_horizon * cfg.action_dim;
-  float *ref_a = rdt_malloc(4 * n), *ref_b = rdt_malloc(4 * n), *out = rdt_malloc(4 * n);
+  float *ref[3], *out = rdt_malloc(4 * n);
+  const test_batch *in[3] = {&a, &b, &c};
   setenv("RDT_CUDA_GRAPH", "0", 1);
-  CHECK(rdt_model_sample(gm, &a.in, a.noise, ref_a) == 0);
-  CHECK(rdt_model_sample(gm, &b.in, b.noise, ref_b) == 0);
+  for (int k = 0; k < 3; k++) {
+    ref[k] = rdt_malloc(4 * n);
+    CHECK(rdt_model_sample(gm, &in[k]->in, in[k]->noise, ref[k]) == 0);
+  }
   CHECK(!is_graph_used(gm));
   setenv("RDT_CUDA_GRAPH", "1", 1);
-  const test_batch *seq[4] = {&a, &b, &a, &b};
-  for (int i = 0; i < 4; i++) {
-    CHECK(rdt_model_sample(gm, &seq[i]->in, seq[i]->noise, out) == 0);
-    CHECK_MSG(memcmp(out, seq[i] == &a ? ref_a : ref_b, 4 * n) == 0, "graph call %d differs from the direct run", i);
+  /* a: direct (first with its key), b: recorded and replayed, a, b: replays; c: direct,
+   * then recorded, replayed; a: direct again (the key changed back) */
+  int seq[9] = {0, 1, 0, 1, 2, 2, 2, 0, 0}, used_after_b = 0;
+  for (int i = 0; i < 9; i++) {
+    CHECK(rdt_model_sample(gm, &in[seq[i]]->in, in[seq[i]]->noise, out) == 0);
+    CHECK_MSG(memcmp(out, ref[seq[i]], 4 * n) == 0, "call %d (batch %c) differs from the direct run", i, 'a' + seq[i]);
+    if (i == 1) used_after_b = is_graph_used(gm);
   }
-  CHECK_MSG(is_graph_used(gm), "no graph was recorded");
+  CHECK_MSG(used_after_b, "no graph was recorded");
   fprintf(stderr, "  graph replays equal the direct runs bitwise (%s)\n", is_graph_used(gm) ? "graph used" : "no graph");
   unsetenv("RDT_CUDA_GRAPH");
-  free(ref_a), free(ref_b), free(out);
-  free_batch(&a), free_batch(&b);
+  for (int k = 0; k < 3; k++) free(ref[k]);
+  free(out);
+  free_batch(&a), free_batch(&b), free_batch(&c);
   rdt_model_free(gm);
   k_close(g);
 }
