@@ -13,7 +13,7 @@
  * algorithm for it, else added by a separate kernel.  Algorithms found by the
  * heuristic are cached per shape, dtype and pointer alignment; with
  * RDT_CUDA_GEMM_TUNE=1 the fastest of its first 8 candidates, timed on first
- * use, is cached instead (not yet measured on a GPU).
+ * use, is cached instead (on an H100 it gained nothing measurable for RDT).
  */
 #include <stdio.h>
 #include <stdlib.h>
