@@ -294,6 +294,7 @@ static void compare_outputs(const char *cpu, const char *gpu, const char *what, 
   CHECK_MSG(a && b, "%s: %s", what, rdt_error());
   if (!a || !b) return;
   double worst_grad = -1;   /* -1: no grad.* tensors */
+  char worst_name[128] = "";
   for (int i = 0; i < rdt_st_count(a); i++) {
     const rdt_tensor *x = rdt_st_get(a, i), *y = rdt_st_find(b, x->name);
     CHECK_MSG(y && rdt_numel(y) == rdt_numel(x), "%s: %s missing", what, x->name);
@@ -308,14 +309,16 @@ static void compare_outputs(const char *cpu, const char *gpu, const char *what, 
     double e = test_rel_err(u, v, n);
     int is_grad = strncmp(x->name, "grad.", 5) == 0;
     if (is_grad) {
-      worst_grad = fmax(worst_grad, e);
+      if (e > worst_grad) worst_grad = e, snprintf(worst_name, sizeof worst_name, "%s", x->name);
     } else {
       fprintf(stderr, "  %-24s %-18s relative error %.3g (bound %.g)\n", what, x->name, e, bound);
     }
     CHECK_MSG(e < (is_grad ? grad_bound : bound), "%s: %s relative error %.3g", what, x->name, e);
     free(u), free(v), free(f);
   }
-  if (worst_grad >= 0) fprintf(stderr, "  %-24s %-18s relative error %.3g (bound %.g)\n", what, "grad.* (worst)", worst_grad, grad_bound);
+  if (worst_grad >= 0)
+    fprintf(stderr, "  %-24s %-18s relative error %.3g (bound %.g): %s\n", what, "grad.* (worst)", worst_grad, grad_bound,
+            worst_name);
   rdt_st_close(a), rdt_st_close(b);
 }
 
