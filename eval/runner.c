@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fsutil.h"
 #include "core/progress.h"
+#include "core/rng.h"
 
 static const char *end_names[] = {"success", "max_steps", "sim_error"};
 
@@ -60,13 +61,6 @@ static void observe(const sim_obs *o, const frames *f, int j, int images, rdt_ra
   eval_raw_obs(o, cur, prev, f->size, raw);
 }
 
-/* FNV-1a 64 over bytes. */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-  const unsigned char *p = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-  return h;
-}
-
 /* Record the simulator's failure as the episode's end. */
 static void sim_failed(eval_episode *out) {
   out->end = EVAL_END_SIM_ERROR;
@@ -95,7 +89,7 @@ int eval_episode_run(sim_env *e, int trial, const eval_protocol *p, eval_actor *
   const sim_info *info = sim_env_info(e);
   memset(out, 0, sizeof *out);
   out->task = info->task_index, out->trial = trial, out->end = EVAL_END_MAX_STEPS;
-  out->digest = 0xcbf29ce484222325ULL;
+  out->digest = RDT_FNV_OFFSET;
   int want = a->needs_images || video;
   if (settle(e, trial, p->num_steps_wait, want, out)) {
     out->wall_s = rdt_now() - t0;
@@ -122,7 +116,7 @@ int eval_episode_run(sim_env *e, int trial, const eval_protocol *p, eval_actor *
     double act[SIM_ACTION_DIM];
     observe(o, &f, j, 0, &raw);
     a->action(a, k++, &raw, act);
-    out->digest = fnv1a(out->digest, act, sizeof act);
+    out->digest = rdt_fnv1a(out->digest, act, sizeof act);
     /* the next plan reads step j + 1 + (plan - k) and the step before it */
     int next = j + 1 + (plan - k);
     int render = video || (a->needs_images && next < p->max_steps && j + 1 >= next - 1);

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "rdt_build.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "kernels/backend.h"
 
 /* ---------------------------------------------------------------- op profiler
@@ -31,11 +31,7 @@ struct k_prof {
   double t_issue, t_open;
 };
 
-static double kp_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+static double kp_now(void) { return 1e3 * rdt_now(); }   /* ms */
 
 static void kp_flush(k_backend *b) {
   struct k_prof *p = b->prof;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "core/json.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "model/rdt_cmd.h"
 
@@ -31,10 +32,10 @@ static void time_sample(rdt_model *m, const rdt_batch *in, const float *noise, f
                         double *t) {
   k_backend *b = rdt_model_backend(m);
   for (int i = 0; i < warmup + repeat; i++) {
-    double t0 = rdt_cmd_now();
+    double t0 = rdt_now();
     if (rdt_model_sample(m, in, noise, out) != 0) rdt_die_last();
     k_sync(b);
-    if (i >= warmup) t[i - warmup] = rdt_cmd_now() - t0;
+    if (i >= warmup) t[i - warmup] = rdt_now() - t0;
   }
 }
 

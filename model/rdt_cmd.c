@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "core/config.h"
 #include "core/error.h"
 #include "model/rdt_cmd.h"
@@ -59,10 +58,4 @@ k_backend *rdt_cmd_backend(const char *device, int threads, const char *precisio
     return NULL;
   }
   return b;
-}
-
-double rdt_cmd_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
 }

@@ -20,7 +20,4 @@ int rdt_cmd_model_config(const char *config, const rdt_overrides *ov, const char
  * CUDA activation dtype (CPU is always fp32).  NULL + rdt_error(). */
 k_backend *rdt_cmd_backend(const char *device, int threads, const char *precision);
 
-/* Seconds on a monotonic clock. */
-double rdt_cmd_now(void);
-
 #endif

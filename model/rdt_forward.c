@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
+#include "core/rng.h"
 #include "model/rdt_internal.h"
 
 /* ================================================================ activation plan */
@@ -405,13 +406,6 @@ static void sample_steps(rdt_model *m, int B) {
   free(one);
 }
 
-/* FNV-1a over n bytes, continuing from h. */
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-  const unsigned char *c = data;
-  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ull;
-  return h;
-}
-
 /* Run sample_steps as a recorded graph when the backend can (CUDA, unless
  * RDT_CUDA_GRAPH=0; k_graph_begin says no otherwise): a call whose key
  * (sizes, buffers, weights, control frequencies) matches the previous call's
@@ -424,7 +418,7 @@ static int sample_steps_graph(rdt_model *m, int B) {
     int B, L, mask, gen;
     const void *bufs[5];
   } k = {B, m->cur_L, m->cur_mask, m->plan_gen, {p->xt, p->pred, p->m_prev, p->mix_tmp, m->wc}};
-  uint64_t key = fnv(fnv(0xcbf29ce484222325ull, &k, sizeof k), m->cur_freqs, sizeof(float) * B);
+  uint64_t key = rdt_fnv1a(rdt_fnv1a(RDT_FNV_OFFSET, &k, sizeof k), m->cur_freqs, sizeof(float) * B);
   if (m->graph && m->graph_key == key) {
     k_graph_launch(m->b, m->graph);
     return 1;

@@ -23,6 +23,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/progress.h"
 #include "core/rng.h"
 #include "model/rdt_cmd.h"
 #include "train/ema.h"
@@ -147,10 +148,10 @@ int rdt_bench_train(int argc, char **argv) {
   double *t = rdt_malloc((size_t)steps * sizeof(double)), sum = 0;
   float first = 0, last = 0;
   for (int64_t i = 0; i < warmup + steps; i++) {
-    double t0 = rdt_cmd_now();
+    double t0 = rdt_now();
     last = train_step(m, &s, &opt, &ema);
     if (i == 0) first = last;
-    if (i >= warmup) t[i - warmup] = rdt_cmd_now() - t0, sum += t[i - warmup];
+    if (i >= warmup) t[i - warmup] = rdt_now() - t0, sum += t[i - warmup];
   }
   qsort(t, (size_t)steps, sizeof *t, cmp_double);
   double med = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);

@@ -156,6 +156,7 @@ void rdt_data_sources_free(rdt_data_source *s, int n) {
 
 /* ================================================================ instructions */
 
+#if RDT_HAVE_HDF5   /* the instruction helpers serve the HDF5 layer only */
 /* LIBERO's grab_language_from_filename on a demo file name: for upper-case
  * names the words after "SCENE<digits>_", else all words; '_' -> ' '.  The
  * "_demo.hdf5" / ".hdf5" tail is dropped first.  NULL when the name does not
@@ -200,8 +201,6 @@ static char *instruction_from_problem_info(const char *path, const char *text) {
 }
 
 /* ================================================================ HDF5 layer */
-
-#if RDT_HAVE_HDF5
 
 /* HDF5 is built thread-safe on Debian; one lock keeps other builds safe too. */
 static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -453,7 +452,8 @@ static int open_file(rdt_libero_data *d, lfile *f) {
 }
 static void close_file(lfile *f) { (void)f; }
 static int read_lowdim(const rdt_libero_data *d, int e, lowdim *L) {
-  (void)d, (void)e, (void)L;
+  (void)d, (void)e;
+  memset(L, 0, sizeof *L);
   return rdt_fail("built without HDF5");
 }
 static int read_frame(const rdt_libero_data *d, int e, int c, int t, uint8_t *buf) {
