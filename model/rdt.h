@@ -213,6 +213,16 @@ void rdt_model_set_cond_cache(rdt_model *m, int on);
  * far less memory.  Losses and gradients are bitwise the same. */
 void rdt_model_set_checkpointing(rdt_model *m, int on);
 
+/* Gradient readiness, for overlapping the gradient all-reduce with the
+ * backward pass: during every rdt_model_loss with backward, fn(ctx, grads,
+ * off, n) is called for each range [off, off + n) of the gradient buffer as
+ * soon as the pass will no longer write it (on CUDA: once the writes are
+ * queued on the backend's stream): each block's parameters as its backward
+ * finishes, last block first, then the parameters before and after the
+ * blocks.  Together the calls cover the buffer once.  NULL turns it off. */
+typedef void (*rdt_grad_ready_fn)(void *ctx, float *grads, size_t off, size_t n);
+void rdt_model_set_grad_hook(rdt_model *m, rdt_grad_ready_fn fn, void *ctx);
+
 /* Copy an activation of the last compute call to host memory (n floats
  * expected; -1 if the name is unknown, n mismatches or the activation was not
  * kept).  Always available:

@@ -93,6 +93,11 @@ static void embedder_backward(rdt_model *m, const rdt_mlp_params *w, const rdt_m
   mlp_backward(m, w, a, x, p->demb1, NULL, B, 1, p->demb2, p->d3);
 }
 
+/* Tell the gradient hook that [lo, hi) is final. */
+static void grad_ready(rdt_model *m, size_t lo, size_t hi) {
+  if (m->grad_hook && hi > lo) m->grad_hook(m->grad_hook_ctx, m->grads, lo, hi - lo);
+}
+
 void rdt_backward(rdt_model *m) {
   rdt_plan *p = &m->plan;
   const rdt_model_config *c = &m->cfg;
@@ -112,6 +117,7 @@ void rdt_backward(rdt_model *m) {
   for (int i = c->depth - 1; i >= 0; i--) {
     if (p->ckpt) rdt_block_forward(m, i);   /* recompute the block's internals (and K/V) */
     block_backward(m, i, i % 2 == 0 ? p->dlang_cond : p->dimg_cond);
+    grad_ready(m, m->block_lo[i], m->block_hi[i]);
   }
   /* token embedding: x_pos_embed, t, ctrl_freq, state and action tokens */
   k_add_pos_backward(b, rdt_g(m, m->x_pos), p->dx, B, T, H);
@@ -122,4 +128,6 @@ void rdt_backward(rdt_model *m) {
   /* conditions */
   condition_backward(m, &m->lang, &p->lang, p->lang_in, p->dlang_cond, m->cur_L, m->lang_pos);
   condition_backward(m, &m->img, &p->img, p->img_in, p->dimg_cond, c->img_cond_len, m->img_pos);
+  grad_ready(m, 0, m->block_lo[0]);
+  grad_ready(m, m->block_hi[c->depth - 1], m->numel);
 }

@@ -8,6 +8,7 @@
  * Sampling runs the first stage once per call (condition caching) and the
  * second once per denoising step.  Every numeric step is a kernels.h op. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +18,24 @@
 
 /* ================================================================ activation plan */
 
-/* One backend buffer recorded in the plan. */
+/* The plan is built twice: a sizing pass (arena NULL) only adds up the
+ * aligned sizes, then one zero-filled arena of that size is allocated and the
+ * same build carves every buffer from it (DESIGN: one activation arena sized
+ * at start-up).  The sizing pass hands out a dummy non-NULL address. */
+#define PLAN_ALIGN 256
 static void *plan_bytes(rdt_model *m, size_t bytes) {
   rdt_plan *p = &m->plan;
-  p->bufs = rdt_realloc(p->bufs, sizeof *p->bufs * (p->nbuf + 1));
-  p->bufs[p->nbuf++] = k_alloc(m->b, bytes ? bytes : 1);
-  p->bytes += bytes;
-  return p->bufs[p->nbuf - 1];
+  size_t at = p->bytes;
+  p->bytes += (bytes + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+  p->nbuf++;
+  return p->arena ? (char *)p->arena + at : (void *)(uintptr_t)PLAN_ALIGN;
 }
 static void *plan_act(rdt_model *m, size_t n) { return plan_bytes(m, n * k_act_size(m->b)); }
 static float *plan_f32(rdt_model *m, size_t n) { return plan_bytes(m, n * sizeof(float)); }
 
 void rdt_plan_free(rdt_model *m) {
   rdt_plan *p = &m->plan;
-  for (int i = 0; i < p->nbuf; i++) k_free(m->b, p->bufs[i]);
-  free(p->bufs);
+  if (p->arena) k_free(m->b, p->arena);
   free(p->xs);
   free(p->blk);
   memset(p, 0, sizeof *p);
@@ -137,7 +141,12 @@ int rdt_plan_ensure(rdt_model *m, int B, int L, int train) {
   int nb = p->nbuf && p->B > B ? p->B : B, nl = p->nbuf && p->L > L ? p->L : L;
   int nt = p->nbuf && p->train > train ? p->train : train;
   rdt_plan_free(m);
-  plan_build(m, nb, nl, nt);
+  plan_build(m, nb, nl, nt);   /* sizing */
+  size_t bytes = p->bytes;
+  rdt_plan_free(m);
+  p->arena = k_alloc(m->b, bytes ? bytes : 1);
+  plan_build(m, nb, nl, nt);   /* carving */
+  RDT_ASSERT(p->bytes == bytes);
   m->plan_gen++;
   return 0;
 }

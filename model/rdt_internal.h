@@ -46,9 +46,9 @@ typedef struct {
   int B, L;            /* capacity */
   int train;           /* every activation kept for a backward pass */
   int ckpt;            /* training plan with recomputation: block internals shared */
-  int nbuf;
-  void **bufs;         /* everything allocated, for freeing */
-  size_t bytes;
+  int nbuf;            /* buffers carved (0: no plan yet) */
+  void *arena;         /* one backend allocation holding every buffer */
+  size_t bytes;        /* its size */
   /* inputs */
   void *lang_in, *img_in, *sa_in, *state_in, *amask_in;
   uint8_t *lang_mask;
@@ -85,6 +85,9 @@ struct rdt_model {
   rdt_dpm dpm;
   int cond_cache;
   int checkpointing;                 /* rdt_model_set_checkpointing */
+  size_t *block_lo, *block_hi;       /* each block's parameters: [lo, hi) in floats */
+  rdt_grad_ready_fn grad_hook;       /* rdt_model_set_grad_hook */
+  void *grad_hook_ctx;
   rdt_plan plan;
   int cur_B, cur_L;                  /* batch of the last call */
   int cur_mask;                      /* the last call had a language mask */

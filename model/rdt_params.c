@@ -74,6 +74,33 @@ static void block_layout(rdt_model *m, int i) {
 #undef OFF
 }
 
+/* Each block's parameters form one range of the flat buffer, the blocks in
+ * order (the table lists them so; checked here, the gradient hook relies on it). */
+static void block_ranges(rdt_model *m) {
+  int depth = m->cfg.depth;
+  m->block_lo = rdt_calloc(depth, sizeof *m->block_lo);
+  m->block_hi = rdt_calloc(depth, sizeof *m->block_hi);
+  size_t *count = rdt_calloc(depth, sizeof *count);
+  for (int i = 0; i < depth; i++) m->block_lo[i] = m->numel;
+  for (int k = 0; k < m->ntable; k++) {
+    const rdt_param_info *t = &m->table[k];
+    int i;
+    if (sscanf(t->name, "model.blocks.%d.", &i) != 1 || i < 0 || i >= depth) continue;
+    if (t->offset < m->block_lo[i]) m->block_lo[i] = t->offset;
+    if (t->offset + t->numel > m->block_hi[i]) m->block_hi[i] = t->offset + t->numel;
+    count[i] += t->numel;
+  }
+  for (int i = 0; i < depth; i++) {
+    RDT_ASSERT(count[i] == m->block_hi[i] - m->block_lo[i]);
+    RDT_ASSERT(i == 0 || m->block_lo[i] == m->block_hi[i - 1]);
+  }
+  free(count);
+}
+
+void rdt_model_set_grad_hook(rdt_model *m, rdt_grad_ready_fn fn, void *ctx) {
+  m->grad_hook = fn, m->grad_hook_ctx = ctx;
+}
+
 rdt_model *rdt_model_new(k_backend *b, const rdt_model_config *cfg) {
   if (rdt_model_config_check(cfg) != 0) return NULL;
   rdt_model *m = rdt_calloc(1, sizeof *m);
@@ -104,6 +131,7 @@ rdt_model *rdt_model_new(k_backend *b, const rdt_model_config *cfg) {
              cfg->state_adaptor.depth, 0, 2);
   m->blocks = rdt_calloc(cfg->depth, sizeof *m->blocks);
   for (int i = 0; i < cfg->depth; i++) block_layout(m, i);
+  block_ranges(m);
   return m;
 }
 
@@ -119,6 +147,8 @@ void rdt_model_free(rdt_model *m) {
   rdt_ddpm_free(&m->ddpm);
   rdt_dpm_free(&m->dpm);
   free(m->blocks);
+  free(m->block_lo);
+  free(m->block_hi);
   free(m->table);
   free(m->cur_freqs);
   free(m);

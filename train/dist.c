@@ -76,6 +76,8 @@ int rdt_dist_init(rdt_dist *d) {
 }
 
 void rdt_dist_finalize(rdt_dist *d) {
+  free(d->pending);
+  d->pending = NULL;
 #if RDT_HAVE_NCCL
   if (d->nccl) rdt_nccl_close(d->nccl);
   d->nccl = NULL;
@@ -174,6 +176,77 @@ void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n) {
   k_scale_f32(b, buf, n, 1.0f / (float)d->world);
 #else
   (void)b, (void)buf, (void)n;
+#endif
+}
+
+/* ---------------------------------------------------------------- overlapped averaging */
+#if RDT_HAVE_MPI
+typedef struct {
+  MPI_Request req;
+  float *buf;
+  int n;
+} pending_sum;
+
+/* Queue the in-place sum of n host floats (pieces that fit an int count). */
+static void queue_sum(rdt_dist *d, float *x, size_t n) {
+  const size_t piece = (size_t)1 << 28;
+  for (size_t i = 0; i < n; i += piece) {
+    if (d->npending == d->cap_pending) {
+      d->cap_pending = d->cap_pending ? 2 * d->cap_pending : 64;
+      d->pending = rdt_realloc(d->pending, (size_t)d->cap_pending * sizeof(pending_sum));
+    }
+    pending_sum *q = (pending_sum *)d->pending + d->npending++;
+    q->buf = x + i, q->n = (int)(n - i < piece ? n - i : piece);
+    MPI_Iallreduce(MPI_IN_PLACE, q->buf, q->n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &q->req);
+  }
+  /* Let the MPI library move the queued ones along (it progresses only inside MPI calls). */
+  for (int k = 0; k < d->npending; k++) {
+    int done;
+    pending_sum *q = (pending_sum *)d->pending + k;
+    if (q->req != MPI_REQUEST_NULL) MPI_Test(&q->req, &done, MPI_STATUS_IGNORE);
+  }
+}
+#endif
+
+int rdt_dist_can_overlap(const rdt_dist *d, k_backend *b) {
+  const char *e = getenv("RDT_DIST_OVERLAP");
+  if (d->world == 1 || (e && strcmp(e, "0") == 0)) return 0;
+  if (d->nccl) return 1;
+  return RDT_HAVE_MPI && d->mpi && k_kind_of(b) == K_CPU;
+}
+
+void rdt_dist_mean_start(rdt_dist *d, k_backend *b, float *buf, size_t n) {
+  RDT_ASSERT(rdt_dist_can_overlap(d, b));
+  if (n == 0) return;
+#if RDT_HAVE_NCCL
+  if (d->nccl) {
+    if (rdt_nccl_allreduce_start(d->nccl, buf, n, 1) != 0) rdt_dist_abort(d, "gradient all-reduce: %s", rdt_error());
+    return;
+  }
+#endif
+#if RDT_HAVE_MPI
+  queue_sum(d, buf, n);
+#else
+  (void)buf;
+#endif
+}
+
+void rdt_dist_mean_wait(rdt_dist *d, k_backend *b) {
+#if RDT_HAVE_NCCL
+  if (d->nccl) {
+    if (rdt_nccl_wait(d->nccl) != 0) rdt_dist_abort(d, "gradient all-reduce: %s", rdt_error());
+    return;
+  }
+#endif
+#if RDT_HAVE_MPI
+  for (int k = 0; k < d->npending; k++) {
+    pending_sum *q = (pending_sum *)d->pending + k;
+    if (q->req != MPI_REQUEST_NULL) wait_or_abort(d, &q->req, "gradient all-reduce");
+    k_scale_f32(b, q->buf, (size_t)q->n, 1.0f / (float)d->world);
+  }
+  d->npending = 0;
+#else
+  (void)b;
 #endif
 }
 

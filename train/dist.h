@@ -27,6 +27,8 @@ typedef struct {
   int mpi;                       /* 1 when MPI is initialised */
   double timeout_s;
   void *nccl;                    /* the NCCL communicator (rdt_nccl *) on CUDA */
+  void *pending;                 /* queued MPI all-reduces (dist.c) */
+  int npending, cap_pending;
 } rdt_dist;
 
 /* Join the job described by the environment (OMPI_COMM_WORLD_* / PMI_*), or
@@ -44,6 +46,17 @@ const char *rdt_dist_transport(const rdt_dist *d);
 
 /* buf (n floats on backend b) = the mean of buf over all ranks. */
 void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);
+/* Averaging overlapped with the backward pass: rdt_dist_mean_start queues the
+ * mean of one range of the gradient buffer as soon as the pass has finished
+ * it (NCCL: on its own stream after the work queued so far; MPI on the CPU: a
+ * non-blocking all-reduce, progressed at each later start), and
+ * rdt_dist_mean_wait completes every queued range.  The result is bitwise the
+ * same as rdt_dist_mean_f32 over each range.  Only where
+ * rdt_dist_can_overlap() says so: a world of several ranks on NCCL, or on MPI
+ * with the CPU backend, and RDT_DIST_OVERLAP is not 0. */
+int rdt_dist_can_overlap(const rdt_dist *d, k_backend *b);
+void rdt_dist_mean_start(rdt_dist *d, k_backend *b, float *buf, size_t n);
+void rdt_dist_mean_wait(rdt_dist *d, k_backend *b);
 /* v[0..n) = the sum of v over all ranks (host doubles). */
 void rdt_dist_sum(rdt_dist *d, double *v, int n);
 void rdt_dist_barrier(rdt_dist *d);

@@ -315,8 +315,9 @@ static void banner(trainer *t) {
   if (!t->main_rank) return;
   const char *act = k_act_dtype(t->b) == RDT_F32 ? "fp32" : rdt_dtype_name(k_act_dtype(t->b));
   rdt_info("***** Running training *****");
-  rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine, gradients over %s", t->d->world,
-           t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world, rdt_dist_transport(t->d));
+  rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine, gradients over %s%s", t->d->world,
+           t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world, rdt_dist_transport(t->d),
+           rdt_dist_can_overlap(t->d, t->b) ? " (overlapped with the backward pass, one all-reduce per block)" : "");
   rdt_info("  backend             %s, %d thread%s per process, activations %s", k_name(t->b), k_threads(t->b),
            k_threads(t->b) > 1 ? "s" : "", act);
   rdt_info("  model               hidden %d, depth %d, heads %d: %zu parameters, %s", t->mc.hidden_size,
@@ -382,6 +383,12 @@ static int fp16_unscale(trainer *t, double *norm) {
   return 0;
 }
 
+/* Gradient hook: average a finished range while the backward pass goes on. */
+static void grads_ready(void *ctx, float *grads, size_t off, size_t n) {
+  trainer *t = ctx;
+  rdt_dist_mean_start(t->d, t->b, grads + off, n);
+}
+
 /* One optimizer step on every rank. */
 static int train_step(trainer *t, step_result *r) {
   const rdt_train_opts *o = t->o;
@@ -389,12 +396,18 @@ static int train_step(trainer *t, step_result *r) {
   int64_t A = o->gradient_accumulation_steps;
   float *params = rdt_model_params(t->m), *grads = rdt_model_grads(t->m);
   size_t n = rdt_model_numel(t->m);
+  int overlap = rdt_dist_can_overlap(t->d, t->b);
   rdt_model_zero_grad(t->m);
   for (int64_t a = 0; a < A; a++) {
-    if (micro_batch(t, (float)(t->loss_scale / (double)A), &loss) != 0) return -1;
+    /* the last micro-batch's backward pass starts averaging each finished range */
+    rdt_model_set_grad_hook(t->m, overlap && a == A - 1 ? grads_ready : NULL, t);
+    int rc = micro_batch(t, (float)(t->loss_scale / (double)A), &loss);
+    rdt_model_set_grad_hook(t->m, NULL, NULL);
+    if (rc != 0) return -1;
     if (a < A - 1) rdt_ema_update(&t->ema, params);   /* upstream: every micro-batch */
   }
-  rdt_dist_mean_f32(t->d, t->b, grads, n);
+  if (overlap) rdt_dist_mean_wait(t->d, t->b);
+  else rdt_dist_mean_f32(t->d, t->b, grads, n);
   rdt_dist_sum(t->d, &loss, 1);
   r->loss = loss / (double)(A * t->d->world);
   r->grad_norm = rdt_grad_norm(t->b, grads, n);
