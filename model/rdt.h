@@ -165,6 +165,9 @@ int rdt_model_load(rdt_model *m, const rdt_st *st, float *dst);
  * safetensors with the upstream names and shapes, dtype RDT_F32 or RDT_BF16,
  * atomically.  0 or -1. */
 int rdt_model_save(rdt_model *m, const float *src, const char *path, rdt_dtype dtype);
+/* The same with host buffers of rdt_model_numel() floats (no compute-copy refresh). */
+int rdt_model_load_host(rdt_model *m, const rdt_st *st, float *host);
+int rdt_model_save_host(rdt_model *m, const float *host, const char *path, rdt_dtype dtype);
 
 /* ---------------------------------------------------------------- batches */
 /* The conditioning inputs of one call (host arrays, upstream argument names). */

@@ -351,38 +351,49 @@ int rdt_param_check(const rdt_param_info *table, int n, const rdt_st *st) {
   return 0;
 }
 
-int rdt_model_load(rdt_model *m, const rdt_st *st, float *dst) {
+int rdt_model_load_host(rdt_model *m, const rdt_st *st, float *host) {
   if (rdt_param_check(m->table, m->ntable, st) != 0)
     return rdt_fail_ctx("(hidden %d, depth %d)", m->cfg.hidden_size, m->cfg.depth);
-  float *host = rdt_malloc(m->numel * sizeof(float));
   for (int i = 0; i < m->ntable; i++)
     rdt_st_to_f32(rdt_st_find(st, m->table[i].name), host + m->table[i].offset);
-  k_upload(m->b, dst ? dst : m->params, host, m->numel * sizeof(float));
-  free(host);
-  if (!dst) rdt_model_params_changed(m);
   return 0;
 }
 
-int rdt_model_save(rdt_model *m, const float *src, const char *path, rdt_dtype dtype) {
+int rdt_model_load(rdt_model *m, const rdt_st *st, float *dst) {
+  float *host = rdt_malloc(m->numel * sizeof(float));
+  int rc = rdt_model_load_host(m, st, host);
+  if (rc == 0) k_upload(m->b, dst ? dst : m->params, host, m->numel * sizeof(float));
+  free(host);
+  if (rc == 0 && !dst) rdt_model_params_changed(m);
+  return rc;
+}
+
+int rdt_model_save_host(rdt_model *m, const float *host, const char *path, rdt_dtype dtype) {
   RDT_CHECK(dtype == RDT_F32 || dtype == RDT_BF16, "%s: weights are saved as F32 or BF16, not %s", path,
             rdt_dtype_name(dtype));
-  float *host = rdt_malloc(m->numel * sizeof(float));
-  k_download(m->b, host, src ? src : m->params, m->numel * sizeof(float));
-  void *data = host;
+  const void *data = host;
+  void *bf16 = NULL;
   if (dtype == RDT_BF16) {
-    data = rdt_malloc(m->numel * sizeof(uint16_t));
-    rdt_convert(data, RDT_BF16, host, RDT_F32, m->numel);
+    data = bf16 = rdt_malloc(m->numel * sizeof(uint16_t));
+    rdt_convert(bf16, RDT_BF16, host, RDT_F32, m->numel);
   }
   size_t esize = rdt_dtype_size(dtype);
   rdt_st_writer *w = rdt_st_writer_new();
   rdt_st_writer_meta(w, "format", "pt");
   for (int i = 0; i < m->ntable; i++) {
     const rdt_param_info *p = &m->table[i];
-    rdt_st_writer_add(w, p->name, dtype, p->ndim, p->shape, (char *)data + p->offset * esize);
+    rdt_st_writer_add(w, p->name, dtype, p->ndim, p->shape, (const char *)data + p->offset * esize);
   }
   int rc = rdt_st_writer_save(w, path);
   rdt_st_writer_free(w);
-  if (data != host) free(data);
+  free(bf16);
+  return rc;
+}
+
+int rdt_model_save(rdt_model *m, const float *src, const char *path, rdt_dtype dtype) {
+  float *host = rdt_malloc(m->numel * sizeof(float));
+  k_download(m->b, host, src ? src : m->params, m->numel * sizeof(float));
+  int rc = rdt_model_save_host(m, host, path, dtype);
   free(host);
   return rc;
 }

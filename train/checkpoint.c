@@ -105,25 +105,20 @@ int rdt_ckpt_clean_temp(const char *output_dir) {
 
 /* ---------------------------------------------------------------- optimizer file */
 /* AdamW moments by parameter name, F32. */
-static int optim_save(rdt_model *m, const rdt_adamw *o, const char *path) {
-  size_t n = rdt_model_numel(m);
-  float *mom = rdt_malloc(2 * n * sizeof(float));
-  k_download(o->b, mom, o->m, n * sizeof(float));
-  k_download(o->b, mom + n, o->v, n * sizeof(float));
+static int optim_save(rdt_model *m, const rdt_ckpt_host *h, int64_t adam_step, const char *path) {
   rdt_st_writer *w = rdt_st_writer_new();
   char step[32], name[128];
-  snprintf(step, sizeof step, "%lld", (long long)o->step);
+  snprintf(step, sizeof step, "%lld", (long long)adam_step);
   rdt_st_writer_meta(w, "step", step);
   for (int i = 0; i < rdt_model_param_count(m); i++) {
     const rdt_param_info *p = rdt_model_param(m, i);
     snprintf(name, sizeof name, "%s.exp_avg", p->name);
-    rdt_st_writer_add(w, name, RDT_F32, p->ndim, p->shape, mom + p->offset);
+    rdt_st_writer_add(w, name, RDT_F32, p->ndim, p->shape, h->exp_avg + p->offset);
     snprintf(name, sizeof name, "%s.exp_avg_sq", p->name);
-    rdt_st_writer_add(w, name, RDT_F32, p->ndim, p->shape, mom + n + p->offset);
+    rdt_st_writer_add(w, name, RDT_F32, p->ndim, p->shape, h->exp_avg_sq + p->offset);
   }
   int rc = rdt_st_writer_save(w, path);
   rdt_st_writer_free(w);
-  free(mom);
   return rc;
 }
 
@@ -138,22 +133,15 @@ static int optim_read_one(const rdt_st *st, const rdt_param_info *p, const char 
   return 0;
 }
 
-static int optim_load(rdt_model *m, rdt_adamw *o, const char *path) {
+static int optim_load(rdt_model *m, rdt_ckpt_host *h, const char *path) {
   rdt_st *st = rdt_st_open(path);
   if (!st) return -1;
-  size_t n = rdt_model_numel(m);
-  float *mom = rdt_malloc(2 * n * sizeof(float));
   int rc = 0;
   for (int i = 0; i < rdt_model_param_count(m) && rc == 0; i++) {
     const rdt_param_info *p = rdt_model_param(m, i);
-    rc = optim_read_one(st, p, "exp_avg", mom + p->offset);
-    if (rc == 0) rc = optim_read_one(st, p, "exp_avg_sq", mom + n + p->offset);
+    rc = optim_read_one(st, p, "exp_avg", h->exp_avg + p->offset);
+    if (rc == 0) rc = optim_read_one(st, p, "exp_avg_sq", h->exp_avg_sq + p->offset);
   }
-  if (rc == 0) {
-    k_upload(o->b, o->m, mom, n * sizeof(float));
-    k_upload(o->b, o->v, mom + n, n * sizeof(float));
-  }
-  free(mom);
   rdt_st_close(st);
   return rc;
 }
@@ -205,8 +193,8 @@ int rdt_ckpt_read_state(const char *dir, rdt_train_state *s) {
 
 /* ---------------------------------------------------------------- save and load */
 /* Write every file of a checkpoint into folder dir (which exists). */
-static int ckpt_write_files(const char *dir, rdt_model *m, const rdt_ema *ema, const rdt_adamw *opt,
-                            const rdt_train_state *st, const char *args_json) {
+static int ckpt_write_files(const char *dir, rdt_model *m, const rdt_ckpt_host *h, const rdt_train_state *st,
+                            const char *args_json) {
   char *ema_dir = rdt_path_join(dir, "ema");
   char *p_model = rdt_path_join(dir, "model.safetensors");
   char *p_ema = rdt_path_join(ema_dir, "model.safetensors");
@@ -216,8 +204,8 @@ static int ckpt_write_files(const char *dir, rdt_model *m, const rdt_ema *ema, c
   char *state = state_to_json(st, args_json);
   int rc = rdt_mkdirs(ema_dir);
   if (rc == 0) rc = rdt_model_save(m, NULL, p_model, RDT_F32);
-  if (rc == 0) rc = rdt_model_save(m, ema->w, p_ema, RDT_F32);
-  if (rc == 0) rc = optim_save(m, opt, p_opt);
+  if (rc == 0) rc = rdt_model_save_host(m, h->ema, p_ema, RDT_F32);
+  if (rc == 0) rc = optim_save(m, h, st->adam_step, p_opt);
   if (rc == 0) rc = rdt_model_config_write(rdt_model_cfg(m), p_cfg);
   if (rc == 0) rc = rdt_write_file_atomic(p_state, state, strlen(state));
   if (rc == 0) rc = rdt_fsync_dir(ema_dir);
@@ -240,15 +228,15 @@ static int ckpt_publish(const char *output_dir, const char *tmp, const char *fin
   return rc;
 }
 
-int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ema *ema, const rdt_adamw *opt,
-                  const rdt_train_state *st, const char *args_json) {
+int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ckpt_host *h, const rdt_train_state *st,
+                  const char *args_json) {
   char name[64], tmp_name[96];
   snprintf(name, sizeof name, "checkpoint-%lld", (long long)st->global_step);
   snprintf(tmp_name, sizeof tmp_name, ".%s.tmp-%d", name, (int)getpid());
   char *final = rdt_path_join(output_dir, name), *tmp = rdt_path_join(output_dir, tmp_name);
   if (rdt_is_dir(tmp)) rdt_rmtree(tmp);
   int rc = rdt_mkdirs(tmp);
-  if (rc == 0) rc = ckpt_write_files(tmp, m, ema, opt, st, args_json);
+  if (rc == 0) rc = ckpt_write_files(tmp, m, h, st, args_json);
   if (rc == 0) rc = ckpt_publish(output_dir, tmp, final, st->global_step);
   if (rc != 0) {
     rdt_fail_ctx("saving %s", final);
@@ -259,7 +247,7 @@ int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ema *ema, cons
   return rc;
 }
 
-int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ema *ema, rdt_adamw *opt, rdt_train_state *st) {
+int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ckpt_host *h, rdt_train_state *st) {
   char *p_model = rdt_path_join(dir, "model.safetensors");
   char *p_ema = rdt_path_join(dir, "ema/model.safetensors");
   char *p_opt = rdt_path_join(dir, "optimizer.safetensors");
@@ -267,19 +255,15 @@ int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ema *ema, rdt_adamw *opt, r
   rdt_st *sm = rc == 0 ? rdt_st_open(p_model) : NULL;
   if (rc == 0) rc = sm ? rdt_model_load(m, sm, NULL) : -1;
   rdt_st *se = rc == 0 ? rdt_st_open(p_ema) : NULL;
-  if (rc == 0) rc = se ? rdt_model_load(m, se, ema->w) : -1;
-  if (rc == 0) rc = optim_load(m, opt, p_opt);
-  if (rc == 0) {
-    ema->updates = st->ema_updates;
-    opt->step = st->adam_step;
-  }
+  if (rc == 0) rc = se ? rdt_model_load_host(m, se, h->ema) : -1;
+  if (rc == 0) rc = optim_load(m, h, p_opt);
   rdt_st_close(sm);
   rdt_st_close(se);
   free(p_model), free(p_ema), free(p_opt);
   return rc;
 }
 
-int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, rdt_ema *ema, rdt_train_state *st, int64_t global_batch) {
+int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, float *ema, rdt_train_state *st, int64_t global_batch) {
   int64_t step = ckpt_number(rdt_basename(dir));
   RDT_CHECK(step >= 0, "%s: not a checkpoint-N folder, so its step is unknown", dir);
   rdt_st *sm = rdt_st_open(dir);
@@ -288,29 +272,29 @@ int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, rdt_ema *ema, rdt_trai
   char *p_ema = rdt_path_join(dir, "ema/model.safetensors");
   if (rc == 0 && rdt_is_file(p_ema)) {
     rdt_st *se = rdt_st_open(p_ema);
-    rc = se ? rdt_model_load(m, se, ema->w) : -1;
+    rc = se ? rdt_model_load_host(m, se, ema) : -1;
     rdt_st_close(se);
   } else if (rc == 0) {
-    k_copy(ema->b, ema->w, rdt_model_params(m), ema->n * sizeof(float));
+    k_download(rdt_model_backend(m), ema, rdt_model_params(m), rdt_model_numel(m) * sizeof(float));
   }
   free(p_ema);
   if (rc != 0) return -1;
   st->global_step = step;
   st->samples_seen = step * global_batch;
   st->micro_steps = step * st->grad_accum;
-  st->ema_updates = ema->updates = step * st->grad_accum;
+  st->ema_updates = step * st->grad_accum;
   st->adam_step = 0;
   return 0;
 }
 
-int rdt_ckpt_save_final(const char *output_dir, rdt_model *m, const rdt_ema *ema) {
+int rdt_ckpt_save_final(const char *output_dir, rdt_model *m, const float *ema) {
   char *ema_dir = rdt_path_join(output_dir, "ema");
   char *p_model = rdt_path_join(output_dir, "model.safetensors");
   char *p_ema = rdt_path_join(ema_dir, "model.safetensors");
   char *p_cfg = rdt_path_join(output_dir, "config.json");
   int rc = rdt_mkdirs(ema_dir);
   if (rc == 0) rc = rdt_model_save(m, NULL, p_model, RDT_F32);
-  if (rc == 0) rc = rdt_model_save(m, ema->w, p_ema, RDT_F32);
+  if (rc == 0) rc = rdt_model_save_host(m, ema, p_ema, RDT_F32);
   if (rc == 0) rc = rdt_model_config_write(rdt_model_cfg(m), p_cfg);
   free(p_cfg), free(p_ema), free(p_model), free(ema_dir);
   return rc;

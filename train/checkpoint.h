@@ -18,8 +18,6 @@
 
 #include <stdint.h>
 #include "model/rdt.h"
-#include "train/ema.h"
-#include "train/optim.h"
 
 /* What besides the tensors a resume needs.  Every random draw of the trainer
  * comes from a stream seeded by (seed, sample index), so the data position
@@ -37,19 +35,30 @@ typedef struct {
   int64_t grad_accum;
 } rdt_train_state;
 
-/* Write OUTPUT/checkpoint-<st->global_step>.  args_json: the run's settings
- * (an encoded JSON object, stored under "args"), may be NULL.  0 or -1. */
-int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ema *ema, const rdt_adamw *opt,
-                  const rdt_train_state *st, const char *args_json);
-/* Restore weights, EMA, optimizer and *st from a checkpoint folder.  0 or -1. */
-int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ema *ema, rdt_adamw *opt, rdt_train_state *st);
+/* The trainer state besides the model's own weights, as full-size host
+ * buffers of rdt_model_numel() floats in table layout.  The trainer fills
+ * them before a save (gathering the ranks' shards under ZeRO-1) and hands
+ * them out after a load (each rank keeping its shard). */
+typedef struct {
+  float *ema;                    /* EMA weights */
+  float *exp_avg, *exp_avg_sq;   /* AdamW moments */
+} rdt_ckpt_host;
+
+/* Write OUTPUT/checkpoint-<st->global_step> (the optimizer's step count is
+ * st->adam_step).  args_json: the run's settings (an encoded JSON object,
+ * stored under "args"), may be NULL.  0 or -1. */
+int rdt_ckpt_save(const char *output_dir, rdt_model *m, const rdt_ckpt_host *h, const rdt_train_state *st,
+                  const char *args_json);
+/* Restore the weights (into the model), EMA and moments (into h) and *st
+ * from a checkpoint folder.  0 or -1. */
+int rdt_ckpt_load(const char *dir, rdt_model *m, rdt_ckpt_host *h, rdt_train_state *st);
 /* Resume from a checkpoint folder written by upstream train.py (no
  * trainer_state.json), as upstream's own fallback does: the weights from the
  * folder (model.safetensors or pytorch_model.bin), the EMA from
- * ema/model.safetensors (else a copy of the weights), the step from the name
- * checkpoint-N; the AdamW moments start from zero and the data position is
- * N x global_batch.  0 or -1. */
-int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, rdt_ema *ema, rdt_train_state *st, int64_t global_batch);
+ * ema/model.safetensors (else a copy of the weights) into ema, the step from
+ * the name checkpoint-N; the AdamW moments start from zero (the caller's) and
+ * the data position is N x global_batch.  0 or -1. */
+int rdt_ckpt_load_upstream(const char *dir, rdt_model *m, float *ema, rdt_train_state *st, int64_t global_batch);
 /* Read trainer_state.json only.  0 or -1. */
 int rdt_ckpt_read_state(const char *dir, rdt_train_state *st);
 /* The newest complete checkpoint folder of output_dir (malloc'd), or NULL
@@ -62,6 +71,6 @@ int rdt_ckpt_prune(const char *output_dir, int limit);
 int rdt_ckpt_clean_temp(const char *output_dir);
 /* The end-of-training files: OUTPUT/model.safetensors, OUTPUT/config.json,
  * OUTPUT/ema/model.safetensors.  0 or -1. */
-int rdt_ckpt_save_final(const char *output_dir, rdt_model *m, const rdt_ema *ema);
+int rdt_ckpt_save_final(const char *output_dir, rdt_model *m, const float *ema);
 
 #endif

@@ -98,6 +98,8 @@ int rdt_cmd_train(int argc, char **argv) {
       {"device", RDT_FLAG_STR, &o.device, "auto", "cpu, cuda or auto"},
       {"gradient_checkpointing", RDT_FLAG_BOOL, &o.gradient_checkpointing, "false",
        "recompute each block's activations in the backward pass (less memory, about a third more compute)"},
+      {"zero_stage", RDT_FLAG_INT, &o.zero_stage, "0",
+       "1: shard the AdamW moments and the EMA over the ranks (ZeRO-1; bitwise the same result, less memory)"},
       {"nproc", RDT_FLAG_INT, &nproc, "1", "local worker processes (one per GPU with --device cuda)"},
       {"threads", RDT_FLAG_INT, &o.threads, "0", "CPU threads per process (0: cores / local processes)"},
       {"report_to", RDT_FLAG_STR, &o.report_to, "tensorboard", "tensorboard or none"},

@@ -2,6 +2,7 @@
 #include "train/dist.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,7 +247,85 @@ void rdt_dist_mean_wait(rdt_dist *d, k_backend *b) {
   }
   d->npending = 0;
 #else
-  (void)b;
+  (void)d, (void)b;
+#endif
+}
+
+/* ---------------------------------------------------------------- ZeRO-1 shards */
+#define SHARD_ALIGN 64
+
+static size_t shard_chunk(const rdt_dist *d, size_t n) {
+  size_t c = (n + (size_t)d->world - 1) / (size_t)d->world;
+  return (c + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN;
+}
+
+void rdt_dist_shard(const rdt_dist *d, int rank, size_t n, size_t *lo, size_t *cnt) {
+  size_t c = shard_chunk(d, n), at = (size_t)rank * c;
+  *lo = at < n ? at : n;
+  *cnt = n - *lo < c ? n - *lo : c;
+}
+
+#if RDT_HAVE_MPI
+/* Every rank's count and displacement as MPI ints. */
+static void shard_layout(rdt_dist *d, size_t n, int *counts, int *displs) {
+  if (n > (size_t)INT32_MAX) rdt_dist_abort(d, "ZeRO-1: %zu parameters are more than MPI's int counts allow", n);
+  for (int r = 0; r < d->world; r++) {
+    size_t lo, cnt;
+    rdt_dist_shard(d, r, n, &lo, &cnt);
+    counts[r] = (int)cnt, displs[r] = (int)lo;
+  }
+}
+#endif
+
+void rdt_dist_allgather_f32(rdt_dist *d, k_backend *b, float *buf, size_t n) {
+  if (d->world == 1) return;
+#if RDT_HAVE_NCCL
+  if (d->nccl) {
+    if (rdt_nccl_allgather_start(d->nccl, buf, n, shard_chunk(d, n)) != 0 || rdt_nccl_wait(d->nccl) != 0)
+      rdt_dist_abort(d, "parameter all-gather: %s", rdt_error());
+    return;
+  }
+#endif
+#if RDT_HAVE_MPI
+  int *counts = rdt_malloc((size_t)d->world * sizeof(int)), *displs = rdt_malloc((size_t)d->world * sizeof(int));
+  shard_layout(d, n, counts, displs);
+  float *host = k_kind_of(b) == K_CPU ? buf : rdt_malloc(n * sizeof(float));
+  if (host != buf) k_download(b, host + displs[d->rank], buf + displs[d->rank], (size_t)counts[d->rank] * sizeof(float));
+  MPI_Request req;
+  MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, host, counts, displs, MPI_FLOAT, MPI_COMM_WORLD, &req);
+  wait_or_abort(d, &req, "parameter all-gather");
+  if (host != buf) {
+    k_upload(b, buf, host, n * sizeof(float));
+    free(host);
+  }
+  free(counts), free(displs);
+#else
+  (void)b, (void)buf, (void)n;
+#endif
+}
+
+void rdt_dist_gather_host(rdt_dist *d, k_backend *b, const float *shard, float *full, size_t n) {
+  size_t lo, cnt;
+  rdt_dist_shard(d, d->rank, n, &lo, &cnt);
+  if (d->world == 1) {
+    k_download(b, full, shard, n * sizeof(float));
+    return;
+  }
+#if RDT_HAVE_MPI
+  int *counts = rdt_malloc((size_t)d->world * sizeof(int)), *displs = rdt_malloc((size_t)d->world * sizeof(int));
+  shard_layout(d, n, counts, displs);
+  float *mine = d->rank == 0 ? full + lo : rdt_malloc((cnt ? cnt : 1) * sizeof(float));
+  k_download(b, mine, shard, cnt * sizeof(float));
+  MPI_Request req;
+  if (d->rank == 0)
+    MPI_Igatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, full, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD, &req);
+  else
+    MPI_Igatherv(mine, (int)cnt, MPI_FLOAT, NULL, NULL, NULL, MPI_FLOAT, 0, MPI_COMM_WORLD, &req);
+  wait_or_abort(d, &req, "gathering the optimizer state");
+  if (d->rank != 0) free(mine);
+  free(counts), free(displs);
+#else
+  (void)full;
 #endif
 }
 

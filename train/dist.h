@@ -57,6 +57,15 @@ void rdt_dist_mean_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);
 int rdt_dist_can_overlap(const rdt_dist *d, k_backend *b);
 void rdt_dist_mean_start(rdt_dist *d, k_backend *b, float *buf, size_t n);
 void rdt_dist_mean_wait(rdt_dist *d, k_backend *b);
+/* ZeRO-1 shards of n elements: rank r owns [*lo, *lo + *cnt), equal pieces
+ * of a multiple of 64 elements in rank order, the last shorter (or empty). */
+void rdt_dist_shard(const rdt_dist *d, int rank, size_t n, size_t *lo, size_t *cnt);
+/* Every rank's shard of buf (n floats on backend b) from its owner: an
+ * in-place all-gather (NCCL on CUDA, MPI otherwise). */
+void rdt_dist_allgather_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);
+/* Rank 0's full[0..n) (host) = every rank's shard, where this rank's part is
+ * shard (its cnt floats on backend b); full is unused on the other ranks. */
+void rdt_dist_gather_host(rdt_dist *d, k_backend *b, const float *shard, float *full, size_t n);
 /* v[0..n) = the sum of v over all ranks (host doubles). */
 void rdt_dist_sum(rdt_dist *d, double *v, int n);
 void rdt_dist_barrier(rdt_dist *d);

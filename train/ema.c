@@ -13,11 +13,15 @@ double rdt_ema_decay(const rdt_ema_cfg *c, int64_t updates) {
 
 /* A device copy of params. */
 void rdt_ema_init(rdt_ema *e, k_backend *b, const rdt_ema_cfg *c, const float *params, size_t n) {
+  rdt_ema_init_shard(e, b, c, params, 0, n);
+}
+
+void rdt_ema_init_shard(rdt_ema *e, k_backend *b, const rdt_ema_cfg *c, const float *params, size_t lo, size_t n) {
   e->cfg = *c;
   e->b = b;
-  e->n = n;
-  e->w = k_alloc(b, n * sizeof(float));
-  k_copy(b, e->w, params, n * sizeof(float));
+  e->lo = lo, e->n = n;
+  e->w = k_alloc(b, (n ? n : 1) * sizeof(float));
+  k_copy(b, e->w, params + lo, n * sizeof(float));
   e->updates = 0;
   e->decay = 0.0;
 }
@@ -32,8 +36,8 @@ void rdt_ema_free(rdt_ema *e) {
 void rdt_ema_update(rdt_ema *e, const float *params) {
   e->decay = rdt_ema_decay(&e->cfg, e->updates);
   if (e->decay == 0.0)
-    k_copy(e->b, e->w, params, e->n * sizeof(float));
+    k_copy(e->b, e->w, params + e->lo, e->n * sizeof(float));
   else
-    k_ema(e->b, e->w, params, e->n, (float)e->decay);
+    k_ema(e->b, e->w, params + e->lo, e->n, (float)e->decay);
   e->updates++;
 }

@@ -27,8 +27,8 @@ typedef struct {
 typedef struct {
   rdt_ema_cfg cfg;
   k_backend *b;
-  float *w;          /* device F32 buffer, n floats */
-  size_t n;
+  float *w;          /* device F32 buffer, n floats: the average of params[lo, lo + n) */
+  size_t lo, n;
   int64_t updates;   /* upstream optimization_step */
   double decay;      /* the decay of the last update */
 } rdt_ema;
@@ -37,8 +37,11 @@ typedef struct {
 double rdt_ema_decay(const rdt_ema_cfg *c, int64_t updates);
 /* A device buffer initialised to a copy of params (n floats). */
 void rdt_ema_init(rdt_ema *e, k_backend *b, const rdt_ema_cfg *c, const float *params, size_t n);
+/* The average of the shard params[lo, lo + n) only (ZeRO-1; elementwise, so
+ * bitwise the shard of a whole-buffer average). */
+void rdt_ema_init_shard(rdt_ema *e, k_backend *b, const rdt_ema_cfg *c, const float *params, size_t lo, size_t n);
 void rdt_ema_free(rdt_ema *e);
-/* One update from the current params. */
+/* One update from the current params (the whole buffer). */
 void rdt_ema_update(rdt_ema *e, const float *params);
 
 #endif

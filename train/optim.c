@@ -4,11 +4,15 @@
 #include <math.h>
 
 void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n) {
+  rdt_adamw_init_shard(o, b, c, 0, n);
+}
+
+void rdt_adamw_init_shard(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t lo, size_t n) {
   o->cfg = *c;
   o->b = b;
-  o->n = n;
-  o->m = k_alloc(b, n * sizeof(float));
-  o->v = k_alloc(b, n * sizeof(float));
+  o->lo = lo, o->n = n;
+  o->m = k_alloc(b, (n ? n : 1) * sizeof(float));
+  o->v = k_alloc(b, (n ? n : 1) * sizeof(float));
   o->step = 0;
 }
 
@@ -21,7 +25,7 @@ void rdt_adamw_free(rdt_adamw *o) {
 /* One AdamW update (k_adamw follows torch's single-tensor path). */
 void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr) {
   o->step++;
-  k_adamw(o->b, params, grads, o->m, o->v, o->n, (float)lr, (float)o->cfg.beta1,
+  k_adamw(o->b, params + o->lo, grads + o->lo, o->m, o->v, o->n, (float)lr, (float)o->cfg.beta1,
           (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, (int)o->step);
 }
 

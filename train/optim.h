@@ -19,14 +19,19 @@ typedef struct {
 typedef struct {
   rdt_adamw_cfg cfg;
   k_backend *b;
-  size_t n;
-  float *m, *v;      /* device F32: exp_avg, exp_avg_sq */
+  size_t lo, n;      /* the parameters this optimizer updates: [lo, lo + n) */
+  float *m, *v;      /* device F32 [n]: exp_avg, exp_avg_sq */
   int64_t step;      /* updates taken (torch's state "step") */
 } rdt_adamw;
 
 void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n);
+/* An optimizer for the shard [lo, lo + n) of the parameters only (ZeRO-1:
+ * each rank keeps the moments of its shard; AdamW is elementwise, so the
+ * shard's update is bitwise the one a whole-buffer optimizer makes). */
+void rdt_adamw_init_shard(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t lo, size_t n);
 void rdt_adamw_free(rdt_adamw *o);
-/* One update of params with grads at learning rate lr. */
+/* One update of params[lo, lo + n) with grads[lo, lo + n) at learning rate
+ * lr (params and grads are the whole buffers). */
 void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr);
 
 /* The global L2 norm of grads (n floats, accumulated in double). */

@@ -15,9 +15,11 @@
 #include "train/checkpoint.h"
 #include "train/conditions.h"
 #include "train/data_libero.h"
+#include "train/ema.h"
 #include "train/loader.h"
 #include "train/lr.h"
 #include "train/metrics.h"
+#include "train/optim.h"
 #include "train/samples.h"
 #include "train/stats.h"
 
@@ -44,8 +46,9 @@ typedef struct {
   rdt_train_batch **slots;
   int nslots;
   rdt_train_batch *val_batch;
-  rdt_ema ema;
+  rdt_ema ema;                    /* under ZeRO-1 both hold this rank's shard only */
   rdt_adamw opt;
+  int zero;                       /* ZeRO-1: the optimizer state is sharded over the ranks */
   rdt_lr_schedule lr;
   rdt_train_state st;
   int64_t max_steps, start_step, global_batch;
@@ -196,9 +199,14 @@ static int setup_optim(trainer *t) {
   const rdt_train_opts *o = t->o;
   rdt_ema_cfg ec = {t->mc.ema_update_after_step, t->mc.ema_inv_gamma, t->mc.ema_power, t->mc.ema_min_value,
                     t->mc.ema_max_value};
-  rdt_ema_init(&t->ema, t->b, &ec, rdt_model_params(t->m), rdt_model_numel(t->m));
+  RDT_CHECK(o->zero_stage == 0 || o->zero_stage == 1, "--zero_stage %lld: 0 (none) or 1 (shard the optimizer state)",
+            (long long)o->zero_stage);
+  size_t n = rdt_model_numel(t->m), lo = 0, cnt = n;
+  t->zero = o->zero_stage == 1 && t->d->world > 1;
+  if (t->zero) rdt_dist_shard(t->d, t->d->rank, n, &lo, &cnt);
+  rdt_ema_init_shard(&t->ema, t->b, &ec, rdt_model_params(t->m), lo, cnt);
   rdt_adamw_cfg ac = {o->adam_beta1, o->adam_beta2, o->adam_epsilon, o->adam_weight_decay};
-  rdt_adamw_init(&t->opt, t->b, &ac, rdt_model_numel(t->m));
+  rdt_adamw_init_shard(&t->opt, t->b, &ac, lo, cnt);
   t->lr.base = o->learning_rate;
   t->lr.warmup = o->lr_warmup_steps;
   if (rdt_lr_parse(o->lr_scheduler, &t->lr.kind) != 0) return -1;
@@ -227,11 +235,58 @@ static int setup_schedule(trainer *t) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- state in host memory */
+/* Full-size host buffers for the EMA (and the AdamW moments). */
+static rdt_ckpt_host host_state_new(trainer *t, int moments) {
+  size_t bytes = rdt_model_numel(t->m) * sizeof(float);
+  rdt_ckpt_host h = {rdt_malloc(bytes), NULL, NULL};
+  if (moments) h.exp_avg = rdt_calloc(1, bytes), h.exp_avg_sq = rdt_calloc(1, bytes);
+  return h;
+}
+
+static void host_state_free(rdt_ckpt_host *h) {
+  free(h->ema), free(h->exp_avg), free(h->exp_avg_sq);
+  memset(h, 0, sizeof *h);
+}
+
+/* Each rank keeps its part (its shard under ZeRO-1, else everything). */
+static void host_state_upload(trainer *t, const rdt_ckpt_host *h) {
+  k_upload(t->b, t->ema.w, h->ema + t->ema.lo, t->ema.n * sizeof(float));
+  if (h->exp_avg) {
+    k_upload(t->b, t->opt.m, h->exp_avg + t->opt.lo, t->opt.n * sizeof(float));
+    k_upload(t->b, t->opt.v, h->exp_avg_sq + t->opt.lo, t->opt.n * sizeof(float));
+  }
+}
+
+/* Rank 0's full copy of a per-rank state buffer (every rank calls this). */
+static void gather_state(trainer *t, const float *dev, float *host) {
+  if (t->zero) rdt_dist_gather_host(t->d, t->b, dev, host, rdt_model_numel(t->m));
+  else if (t->main_rank) k_download(t->b, host, dev, rdt_model_numel(t->m) * sizeof(float));
+}
+
+/* Rank 0: the EMA (and moments) gathered into h, allocated there; the other
+ * ranks only send.  Every rank calls this. */
+static void host_state_gather(trainer *t, rdt_ckpt_host *h, int moments) {
+  memset(h, 0, sizeof *h);
+  if (t->main_rank) *h = host_state_new(t, moments);
+  gather_state(t, t->ema.w, h->ema);
+  if (moments) {
+    gather_state(t, t->opt.m, h->exp_avg);
+    gather_state(t, t->opt.v, h->exp_avg_sq);
+  }
+}
+
 /* Restore a checkpoint of this trainer; the batch layout of this run is kept
  * for the next checkpoints (a different one is warned about). */
 static int resume_own(trainer *t, const char *path) {
   rdt_train_state now = t->st;
-  if (rdt_ckpt_load(path, t->m, &t->ema, &t->opt, &t->st) != 0) return -1;
+  rdt_ckpt_host h = host_state_new(t, 1);
+  int rc = rdt_ckpt_load(path, t->m, &h, &t->st);
+  if (rc == 0) host_state_upload(t, &h);
+  host_state_free(&h);
+  if (rc != 0) return -1;
+  t->ema.updates = t->st.ema_updates;
+  t->opt.step = t->st.adam_step;
   rdt_info("Resuming from checkpoint %s (step %lld)", path, (long long)t->st.global_step);
   int64_t was = t->st.world_size * t->st.train_batch_size * t->st.grad_accum;
   if (t->st.seed != now.seed || was != t->global_batch)
@@ -267,7 +322,11 @@ static int setup_resume(trainer *t) {
   if (!upstream) {
     rc = resume_own(t, path);
   } else {
-    rc = rdt_ckpt_load_upstream(path, t->m, &t->ema, &t->st, t->global_batch);
+    rdt_ckpt_host h = host_state_new(t, 0);
+    rc = rdt_ckpt_load_upstream(path, t->m, h.ema, &t->st, t->global_batch);
+    if (rc == 0) host_state_upload(t, &h);
+    host_state_free(&h);
+    t->ema.updates = t->st.ema_updates;
     if (rc == 0)
       rdt_warn("%s has no trainer_state.json (an upstream checkpoint?): resumed the weights and EMA at step %lld; "
                "the optimizer state starts afresh, as upstream's fallback does", path, (long long)t->st.global_step);
@@ -342,6 +401,11 @@ static void banner(trainer *t) {
            o->checkpoints_total_limit > 0 ? "keeping the newest ones" : "keeping all");
   rdt_info("  seed                %lld; loader threads %lld", (long long)o->seed, (long long)o->dataloader_num_workers);
   if (o->gradient_checkpointing) rdt_info("  gradient checkpointing: each block's activations recomputed in the backward pass");
+  if (t->zero)
+    rdt_info("  ZeRO-1              AdamW moments and EMA sharded: %zu of %zu parameters per rank, weights all-gathered "
+             "after each step", t->opt.n, rdt_model_numel(t->m));
+  else if (o->zero_stage == 1)
+    rdt_info("  ZeRO-1              nothing to shard in a world of one process");
 }
 
 /* ================================================================ one step */
@@ -426,6 +490,7 @@ static int train_step(trainer *t, step_result *r) {
   if (!r->skipped) {
     rdt_grad_clip(t->b, grads, n, r->grad_norm, o->max_grad_norm);
     rdt_adamw_step(&t->opt, params, grads, r->lr);
+    if (t->zero) rdt_dist_allgather_f32(t->d, t->b, params, n);   /* each rank updated its shard */
     rdt_model_params_changed(t->m);
   }
   rdt_ema_update(&t->ema, params);
@@ -539,8 +604,13 @@ static int log_step(trainer *t, const step_result *r) {
   return rdt_metrics_log(t->metrics, t->st.global_step, v, (int)(sizeof v / sizeof v[0]));
 }
 
+/* Every rank joins (the state is gathered); rank 0 writes. */
 static int save_checkpoint(trainer *t) {
-  if (rdt_ckpt_save(t->o->output_dir, t->m, &t->ema, &t->opt, &t->st, t->o->args_json) != 0) return -1;
+  rdt_ckpt_host h;
+  host_state_gather(t, &h, 1);
+  int rc = t->main_rank ? rdt_ckpt_save(t->o->output_dir, t->m, &h, &t->st, t->o->args_json) : 0;
+  host_state_free(&h);
+  if (rc != 0 || !t->main_rank) return rc;
   rdt_info("Saved state to %s/checkpoint-%lld", t->o->output_dir, (long long)t->st.global_step);
   int removed = rdt_ckpt_prune(t->o->output_dir, (int)t->o->checkpoints_total_limit);
   if (removed > 0) rdt_info("removed %d old checkpoint%s (--checkpoints_total_limit %lld)", removed,
@@ -554,11 +624,12 @@ static void memory_plan(trainer *t) {
   const double mib = 1024.0 * 1024.0;
   double n = (double)rdt_model_numel(t->m), act = (double)rdt_model_activation_bytes(t->m);
   double copy = k_act_dtype(t->b) == RDT_F32 ? 0 : n * (double)k_act_size(t->b), used = (double)k_bytes_in_use(t->b);
-  rdt_info("memory on %s: %.1f MiB in use = F32 weights, gradients, AdamW m and v, EMA %.1f MiB each; "
+  double shard = (double)t->opt.n * 4;   /* each of m, v and the EMA on this rank */
+  rdt_info("memory on %s: %.1f MiB in use = F32 weights, gradients %.1f MiB each; AdamW m and v, EMA %.1f MiB each%s; "
            "%s compute copy %.1f MiB; activations %.1f MiB (batch %lld%s); other %.1f MiB",
-           k_name(t->b), used / mib, n * 4 / mib, rdt_dtype_name(k_act_dtype(t->b)), copy / mib, act / mib,
-           (long long)t->o->train_batch_size, t->o->gradient_checkpointing ? ", recomputed blocks" : "",
-           (used - 5 * n * 4 - copy - act) / mib);
+           k_name(t->b), used / mib, n * 4 / mib, shard / mib, t->zero ? " (ZeRO-1 shard)" : "",
+           rdt_dtype_name(k_act_dtype(t->b)), copy / mib, act / mib, (long long)t->o->train_batch_size,
+           t->o->gradient_checkpointing ? ", recomputed blocks" : "", (used - 2 * n * 4 - 3 * shard - copy - act) / mib);
 }
 
 /* Train to max_steps; every failure stops all ranks. */
@@ -573,16 +644,16 @@ static int run_loop(trainer *t) {
     first = 0;
     if (t->main_rank && log_step(t, &r) != 0) return -1;
     int64_t s = t->st.global_step;
-    if (t->main_rank && o->checkpointing_period > 0 && s % o->checkpointing_period == 0 && save_checkpoint(t) != 0)
-      return -1;
+    if (o->checkpointing_period > 0 && s % o->checkpointing_period == 0 && save_checkpoint(t) != 0) return -1;
     if (t->val_b && s % o->sample_period == 0 && validate(t) != 0) return -1;
   }
-  if (t->main_rank) {
-    rdt_progress_end(&t->bar);
-    if (rdt_ckpt_save_final(o->output_dir, t->m, &t->ema) != 0) return -1;
-    rdt_info("Saved Model to %s", o->output_dir);
-  }
-  return 0;
+  if (t->main_rank) rdt_progress_end(&t->bar);
+  rdt_ckpt_host h;
+  host_state_gather(t, &h, 0);
+  int rc = t->main_rank ? rdt_ckpt_save_final(o->output_dir, t->m, h.ema) : 0;
+  host_state_free(&h);
+  if (rc == 0 && t->main_rank) rdt_info("Saved Model to %s", o->output_dir);
+  return rc;
 }
 
 /* Rank 0's output folder, training.log and metrics. */

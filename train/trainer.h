@@ -39,6 +39,7 @@ typedef struct {
   double cond_mask_prob, cam_ext_mask_prob, state_noise_snr;   /* snr NAN: none */
   int image_aug;
   int gradient_checkpointing;       /* recompute block activations in the backward pass */
+  int64_t zero_stage;               /* 1: ZeRO-1, the EMA and AdamW state sharded over the ranks */
   int64_t dataloader_num_workers, seed;
   const char *mixed_precision, *device, *report_to;
   int64_t threads;

@@ -142,6 +142,27 @@ int rdt_nccl_allreduce_start(rdt_nccl *c, float *buf, size_t n, int average) {
   return 0;
 }
 
+int rdt_nccl_allgather_start(rdt_nccl *c, float *buf, size_t n, size_t chunk) {
+  if (c->failed) return rdt_fail("nccl rank %d: the communicator already failed", c->rank);
+  kc_state *s = kc(c->b);
+  KC_CUDA(cudaEventRecord(c->ready, s->stream));
+  KC_CUDA(cudaStreamWaitEvent(c->stream, c->ready, 0));
+  /* uneven shards in place: one broadcast per owner, as one group */
+  if (kn_call(c, ncclGroupStart(), "all-gather") != 0) return -1;
+  for (int r = 0; r < c->size; r++) {
+    size_t lo = (size_t)r * chunk < n ? (size_t)r * chunk : n, cnt = n - lo < chunk ? n - lo : chunk;
+    if (cnt == 0) continue;
+    ncclResult_t e = ncclBroadcast(buf + lo, buf + lo, cnt, ncclFloat32, r, c->comm, c->stream);
+    if (e != ncclSuccess && e != ncclInProgress) {
+      ncclGroupEnd();
+      return kn_fail(c, "all-gather", ncclGetErrorString(e));
+    }
+  }
+  if (kn_call(c, ncclGroupEnd(), "all-gather") != 0) return -1;
+  c->pending = 1;
+  return 0;
+}
+
 int rdt_nccl_wait(rdt_nccl *c) {
   if (c->failed) return rdt_fail("nccl rank %d: the communicator already failed", c->rank);
   if (!c->pending) return 0;

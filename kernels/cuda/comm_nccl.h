@@ -47,7 +47,11 @@ int rdt_nccl_size(const rdt_nccl *c);
 void rdt_nccl_set_bucket(rdt_nccl *c, size_t elems);
 /* Queue an in-place sum (average: 0) or mean (average: 1) of n floats.  0 or -1. */
 int rdt_nccl_allreduce_start(rdt_nccl *c, float *buf, size_t n, int average);
-/* Wait for every queued all-reduce.  0 or -1 (a peer failed, or the timeout passed). */
+/* Queue an in-place all-gather of n floats in shards of chunk elements: rank
+ * r owns [r * chunk, min((r + 1) * chunk, n)) and every rank receives every
+ * shard (ZeRO-1's parameter exchange).  0 or -1. */
+int rdt_nccl_allgather_start(rdt_nccl *c, float *buf, size_t n, size_t chunk);
+/* Wait for every queued collective.  0 or -1 (a peer failed, or the timeout passed). */
 int rdt_nccl_wait(rdt_nccl *c);
 /* start + wait. */
 int rdt_nccl_allreduce(rdt_nccl *c, float *buf, size_t n, int average);

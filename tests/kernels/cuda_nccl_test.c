@@ -54,6 +54,16 @@ static void t_one_rank(void) {
   CHECK(rdt_nccl_wait(c) == 0); /* nothing pending: returns at once */
   k_download(G, back, d2, n * sizeof(float));
   CHECK(memcmp(back, h, n * sizeof(float)) == 0);
+  /* all-gather of one rank's shards (the whole buffer, and a chunk past n): identity, stream-ordered */
+  size_t chunks[] = {n, n + 64};
+  for (int i = 0; i < 2; i++) {
+    k_scale_f32(G, d2, n, 4.0f);
+    CHECK_MSG(rdt_nccl_allgather_start(c, d2, n, chunks[i]) == 0, "allgather: %s", rdt_error());
+    CHECK(rdt_nccl_wait(c) == 0);
+    k_scale_f32(G, d2, n, 0.25f);
+    k_download(G, back, d2, n * sizeof(float));
+    CHECK_MSG(memcmp(back, h, n * sizeof(float)) == 0, "allgather chunk %zu: buffer changed", chunks[i]);
+  }
   k_free(G, d), k_free(G, d2);
   free(h), free(back);
   rdt_nccl_close(c);

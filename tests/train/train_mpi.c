@@ -3,6 +3,8 @@
  *     within 1e-6 of one process with batch B;
  *   - the gradient all-reduce overlapped with the backward pass gives bitwise
  *     the same weights as one all-reduce after it;
+ *   - ZeRO-1 (--zero_stage 1) gives bitwise the same weights, EMA and
+ *     checkpointed moments, also after a sharded resume;
  *   - killing one rank makes the other exit non-zero within 60 s, with a
  *     message;
  *   - `rdt train --nproc 2` starts two workers (world size 2) and, when one
@@ -84,6 +86,36 @@ static void t_overlap_bitwise(void) {
   double d = max_weight_diff(out[0], out[1]);
   fprintf(stderr, "  overlapped vs after the pass: max |w1 - w2| %.3g\n", d);
   CHECK(d == 0);
+}
+
+/* ZeRO-1 (AdamW moments and EMA sharded, weights all-gathered): the same
+ * weights, EMA and checkpointed moments, bitwise, as the unsharded run; and a
+ * sharded resume from its step-2 checkpoint ends bitwise where it ended. */
+static void t_zero1_bitwise(void) {
+  const char *runs[3] = {"--zero_stage 0", "--zero_stage 1", "--zero_stage 1 --resume_from_checkpoint %s/z1/checkpoint-2"};
+  for (int k = 0; k < 3; k++) {
+    char extra[4400];
+    snprintf(extra, sizeof extra, runs[k], data);
+    snprintf(cmd, sizeof cmd,
+             "mpirun -np 2 --oversubscribe %s train %s --output_dir %s/z%d --train_batch_size 1 "
+             "--gradient_accumulation_steps 2 --max_train_steps 4 --checkpointing_period 2 %s 2> %s/z%d.txt",
+             fx_rdt(), common(), data, k, extra, data, k);
+    CHECK(test_sh("%s", cmd) == 0);
+  }
+  char log[4400];
+  snprintf(log, sizeof log, "%s/z1.txt", data);
+  CHECK(fx_file_has(log, "AdamW moments and EMA sharded"));
+  CHECK(fx_file_has(log, "(ZeRO-1 shard)"));
+  const char *files[] = {"model.safetensors", "ema/model.safetensors", "checkpoint-4/optimizer.safetensors",
+                         "checkpoint-4/ema/model.safetensors"};
+  for (int f = 0; f < 4; f++)
+    for (int k = 1; k < 3; k++) {
+      char a[4400], b[4400];
+      snprintf(a, sizeof a, "%s/z0/%s", data, files[f]);
+      snprintf(b, sizeof b, "%s/z%d/%s", data, k, files[f]);
+      double d = max_weight_diff(a, b);
+      CHECK_MSG(d == 0, "%s: ZeRO-1 run %d differs from the unsharded run by %.3g", files[f], k, d);
+    }
 }
 
 /* ---------------------------------------------------------------- dead workers */
@@ -191,6 +223,7 @@ int main(void) {
   fx_write(data, 3, 60, 16);
   RUN(t_two_ranks_equal_one);
   RUN(t_overlap_bitwise);
+  RUN(t_zero1_bitwise);
   RUN(t_dead_rank_under_mpirun);
   RUN(t_nproc_launcher);
   return test_done();
