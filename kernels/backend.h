@@ -66,6 +66,8 @@ typedef struct k_ops {
   void *(*graph_end)(k_backend *b);
   void (*graph_launch)(k_backend *b, void *graph);
   void (*graph_free)(k_backend *b, void *graph);
+  /* Optional diagnostics: a named count kept by the backend, or -1. */
+  long (*counter)(const k_backend *b, const char *name);
 } k_ops;
 
 struct k_backend {

@@ -232,3 +232,7 @@ void k_graph_launch(k_backend *b, void *graph) {
 void k_graph_free(k_backend *b, void *graph) {
   if (graph && b->ops->graph_free) b->ops->graph_free(b, graph);
 }
+
+long k_counter(const k_backend *b, const char *name) {
+  return b->ops->counter ? b->ops->counter(b, name) : -1;
+}

@@ -181,4 +181,8 @@ void *k_graph_end(k_backend *b);
 void k_graph_launch(k_backend *b, void *graph);
 void k_graph_free(k_backend *b, void *graph);
 
+/* A diagnostic count kept by the backend, -1 when it keeps none of that name.
+ * CUDA: "skinny_linear", products run by the few-row kernel (skinny.cu). */
+long k_counter(const k_backend *b, const char *name);
+
 #endif

@@ -23,7 +23,9 @@
 # Environment: RDT_GPU_CHECK_SANITIZE=1 also runs the ops test under
 # compute-sanitizer (memcheck; slow, Firecracker machines only);
 # The benchmarks run with and without the speed switches (RDT_CUDA_GRAPH=0
-# turns graph replay off, RDT_CUDA_GEMM_TUNE=1 turns GEMM timing on);
+# turns graph replay off; RDT_CUDA_SKINNY=1 with 1, 2 and 4 target blocks per
+# SM, and RDT_CUDA_ATTN_SPLIT_BLOCKS 4, 8 and 16, are the opt-in switches
+# still to be timed: see docs/CUDA.md);
 # RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
 # training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
 # benchmarks; RDT_GPU_CHECK_BUDGET=S bounds the whole run (default 420 s).
@@ -203,7 +205,7 @@ run_test() { # NAME LIMIT PROGRAM
 if [ -x "$RDT" ]; then
   run_test "cuda ops vs cpu" 180 test_kernels_cuda_ops
   run_test "predict cuda vs cpu" 120 test_model_predict_cuda
-  RDT_CUDA_GEMM_TUNE=1 RDT_CUDA_OPS_ONLY=t_linear,t_linear_backward run_test "ops, tuned GEMMs" 90 test_kernels_cuda_ops
+  RDT_CUDA_SKINNY=1 run_test "predict, skinny GEMMs" 120 test_model_predict_cuda
   run_test "train step cuda vs cpu" 120 test_model_train_step_cuda
   run_test "nccl" 90 test_kernels_cuda_nccl
   if [ "${RDT_GPU_CHECK_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
@@ -247,9 +249,15 @@ if [ -x "$RDT" ]; then
   bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
   bench "bench kernels" 90 kernels --backend cuda
   bench "bench encoders" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 4 --batch 1 --tokens 32
-  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
-  RDT_CUDA_GEMM_TUNE=1 bench "bench policy 1b b1 tune" 60 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
-  RDT_CUDA_GEMM_TUNE=1 bench "bench train 1b b8 tune" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
+  # the opt-in switches against the default above (same machine, same run)
+  P1B=(policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2)
+  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 "${P1B[@]}"
+  for blocks in 1 2 4; do
+    RDT_CUDA_SKINNY=1 RDT_CUDA_SKINNY_BLOCKS=$blocks bench "policy b1 skinny $blocks" 60 "${P1B[@]}"
+  done
+  for blocks in 4 8 16; do
+    RDT_CUDA_ATTN_SPLIT_BLOCKS=$blocks bench "policy b1 attnsplit $blocks" 60 "${P1B[@]}"
+  done
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
   bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2
 fi

@@ -26,7 +26,6 @@
  * bias, the same three kernels also exist with their products on the tensor
  * cores (section "tensor cores" below); RDT_CUDA_ATTN_TC=0 turns them off.
  */
-#include <mma.h>
 #include <type_traits>
 #include "kernels/cuda/kcuda.cuh"
 
@@ -310,14 +309,6 @@ struct kc_tc_shape {
   static constexpr int LDO = HD + 4;          /* fp32 rows of HD: accumulators */
 };
 
-namespace kc_wmma = nvcuda::wmma;
-template <typename T>
-using kc_frag_a = kc_wmma::fragment<kc_wmma::matrix_a, 16, 16, 16, T, kc_wmma::row_major>;
-template <typename T>
-using kc_frag_b = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::row_major>;
-template <typename T> /* B given by the rows of B^T */
-using kc_frag_bt = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::col_major>;
-typedef kc_wmma::fragment<kc_wmma::accumulator, 16, 16, 16, float> kc_frag_acc;
 
 /* Copy `n` rows of HD elements, row rr from base + (row0 + rr) stride, into dst
  * (row rr at dst + rr ld), zeros for rows at or past `rows`; the threads
@@ -684,9 +675,10 @@ static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backwar
   dim3 grid_q(nqb, a->nh, a->B), grid_k((a->Tk + rows - 1) / rows, a->nh, a->B);
   if (!backward) {
     /* With few query blocks (inference), split the keys into ranges of at
-     * least 4 tiles over more blocks, then merge the ranges. */
+     * least 4 tiles over more blocks (about attn_split_blocks per SM), then
+     * merge the ranges. */
     int base = nqb * a->nh * a->B, tiles = (a->Tk + KC_TC_TILE - 1) / KC_TC_TILE;
-    int nsplit = (2 * s->sm_count + base - 1) / base, most = (tiles + 3) / 4;
+    int nsplit = (s->attn_split_blocks * s->sm_count + base - 1) / base, most = (tiles + 3) / 4;
     nsplit = nsplit < most ? nsplit : most;
     int chunk = a->Tk;
     if (nsplit > 1) {

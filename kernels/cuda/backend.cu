@@ -255,6 +255,10 @@ static void kc_graph_free(k_backend *b, void *graph) {
   KC_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph));
 }
 
+static long kc_counter(const k_backend *b, const char *name) {
+  return strcmp(name, "skinny_linear") == 0 ? kc(b)->skinny_calls : -1;
+}
+
 static const k_ops kc_ops = {
     kc_sync, kc_alloc, kc_free, kc_memset0, kc_copy, kc_upload, kc_download,
     kc_upload_act, kc_download_act, kc_f32_to_act, kc_act_to_f32,
@@ -269,6 +273,7 @@ static const k_ops kc_ops = {
     kc_close,
     kc_event_new, kc_event_record, kc_event_ms, kc_event_free,
     kc_graph_begin, kc_graph_end, kc_graph_launch, kc_graph_free,
+    kc_counter,
 };
 
 extern "C" int kcuda_device_count(void) {
@@ -304,6 +309,8 @@ extern "C" int kcuda_init(k_backend *b, int device) {
   s->bias_epilogue = !(epi && strcmp(epi, "0") == 0);
   const char *tc = getenv("RDT_CUDA_ATTN_TC");
   s->attn_tensor_cores = !(tc && strcmp(tc, "0") == 0);
+  const char *split = getenv("RDT_CUDA_ATTN_SPLIT_BLOCKS");
+  s->attn_split_blocks = split && atoi(split) > 0 ? atoi(split) : 2;
   s->allocs = (kc_alloc_table *)rdt_calloc(1, sizeof *s->allocs);
   KC_CUDA(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
   KC_CUDA(cudaMalloc((void **)&s->reduce_buf, (KC_REDUCE_BLOCKS + 1) * sizeof(double)));
@@ -313,6 +320,7 @@ extern "C" int kcuda_init(k_backend *b, int device) {
   uint64_t keep = UINT64_MAX;
   KC_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
   kc_gemm_init(s);
+  kc_skinny_init(s);
 
   b->kind = K_CUDA;
   b->act = RDT_BF16;

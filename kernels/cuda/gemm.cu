@@ -223,6 +223,7 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
 void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K) {
   kc_state *s = kc(b);
   KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear: sizes must be positive");
+  if (kc_skinny_linear(b, y, x, W, bias, M, N, K) == 0) return;
   cudaDataType t = kc_cuda_type(b->act);
   kc_gemm g = {N, M, K, CUBLAS_OP_T, CUBLAS_OP_N, W, K, x, K, y, N, t, t, 0.f, NULL};
   if (bias && s->bias_epilogue) {

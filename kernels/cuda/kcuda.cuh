@@ -15,6 +15,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cublasLt.h>
+#include <mma.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -57,7 +58,10 @@ typedef struct kc_state {
   size_t workspace_bytes;
   int bias_epilogue;          /* 1: bias fused into the GEMM epilogue; 0: separate kernel */
   int attn_tensor_cores;      /* 1: 16-bit attention forward on tensor cores where it applies */
+  int attn_split_blocks;      /* split-key forward: target blocks per SM (RDT_CUDA_ATTN_SPLIT_BLOCKS, 2) */
   int gemm_tune;              /* RDT_CUDA_GEMM_TUNE=1: time the heuristic's candidates on first use */
+  int skinny, skinny_blocks;  /* RDT_CUDA_SKINNY=1: few-row products by skinny.cu; its blocks per SM */
+  long skinny_calls;
   kc_gemm_entry *gemm_cache;
   int gemm_cache_len, gemm_cache_next;
   double *reduce_buf;         /* KC_REDUCE_BLOCKS partial sums + 1 total */
@@ -65,6 +69,16 @@ typedef struct kc_state {
 } kc_state;
 
 static inline kc_state *kc(const k_backend *b) { return (kc_state *)b->impl; }
+
+/* ---------------------------------------------------------------- tensor-core fragments (16 x 16 x 16) */
+namespace kc_wmma = nvcuda::wmma;
+template <typename T>
+using kc_frag_a = kc_wmma::fragment<kc_wmma::matrix_a, 16, 16, 16, T, kc_wmma::row_major>;
+template <typename T>
+using kc_frag_b = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::row_major>;
+template <typename T> /* B given by the rows of B^T */
+using kc_frag_bt = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::col_major>;
+typedef kc_wmma::fragment<kc_wmma::accumulator, 16, 16, 16, float> kc_frag_acc;
 
 /* ---------------------------------------------------------------- element types */
 __device__ __forceinline__ float kc_f(float x) { return x; }
@@ -202,6 +216,9 @@ void kc_gemm_close(kc_state *s);
 void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
 void kc_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x,
                         const void *W, int M, int N, int K, int acc);
+/* skinny.cu: y = x W^T + b for M <= 128 rows; 0, or -1 (not applicable: use cuBLASLt) */
+void kc_skinny_init(kc_state *s);
+int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
 /* norm.cu */
 void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps);
 void kc_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,

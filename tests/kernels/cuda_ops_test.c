@@ -171,6 +171,29 @@ static void t_linear(void) {
   check_linear(536, 1024, 1024, 1, 0);
 }
 
+/* The few-row kernel (RDT_CUDA_SKINNY=1, 16-bit activations): shapes it takes
+ * (M <= 128, N and K multiples of 64, aligned x) and shapes it must leave to
+ * cuBLASLt; k_counter tells which ran. */
+static void check_skinny(int M, int N, int K, int with_bias, int offset, int taken) {
+  long before = k_counter(G, "skinny_linear");
+  check_linear(M, N, K, with_bias, offset);
+  long ran = k_counter(G, "skinny_linear") - before;
+  CHECK_MSG(ran == (taken && k_act_dtype(G) != RDT_F32), "linear %dx%dx%d offset %d: skinny kernel ran %ld times",
+            M, N, K, offset, ran);
+}
+
+static void t_skinny(void) {
+  check_skinny(1, 64, 64, 1, 0, 1);
+  check_skinny(16, 128, 1152, 1, 0, 1);
+  check_skinny(67, 2048, 2048, 1, 0, 1);     /* RDT-1B, batch 1 */
+  check_skinny(100, 192, 320, 0, 0, 1);
+  check_skinny(128, 64, 128, 1, 0, 1);
+  check_skinny(129, 64, 128, 1, 0, 0);       /* too many rows */
+  check_skinny(67, 129, 64, 1, 0, 0);        /* N not a multiple of 64 */
+  check_skinny(67, 128, 65, 1, 0, 0);        /* K not a multiple of 64 */
+  check_skinny(67, 128, 128, 1, 3, 0);       /* x not 16-byte aligned */
+}
+
 static void check_linear_backward(int M, int N, int K, int acc) {
   char what[96];
   pair x = act_in((size_t)M * K, -1, 1), W = act_in((size_t)N * K, -1, 1), dy = act_in((size_t)M * N, -1, 1);
@@ -613,6 +636,18 @@ int main(void) {
             rdt_dtype_name(types[i]));
     RUN(t_linear);
     if (types[i] != RDT_F32) RUN(t_attention);
+  }
+  /* The few-row GEMM kernel (opt-in). */
+  k_close(G);
+  unsetenv("RDT_CUDA_BIAS_EPILOGUE");
+  unsetenv("RDT_CUDA_ATTN_TC");
+  setenv("RDT_CUDA_SKINNY", "1", 1);
+  G = k_open("cuda", 0);
+  for (int i = 0; i < 3; i++) {
+    CHECK(k_set_act_dtype(G, types[i]) == 0);
+    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
+    fprintf(stderr, "-- activations %s, few-row products by the skinny kernel\n", rdt_dtype_name(types[i]));
+    RUN(t_skinny);
   }
   k_close(G);
   k_close(C);
