@@ -49,6 +49,8 @@ typedef struct k_ops {
   float (*mse_loss)(k_backend *b, void *dpred, const void *pred, const void *target, size_t n, float grad_scale);
   void (*adamw)(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd, int step);
   void (*ema)(k_backend *b, float *ema, const float *p, size_t n, float decay);
+  void (*adamw_ema)(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n,
+                    float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay);
   double (*sumsq)(k_backend *b, const float *x, size_t n);
   void (*scale_f32)(k_backend *b, float *x, size_t n, float s);
   void (*weight_refresh)(k_backend *b, void *wc, const float *w, size_t n);

@@ -211,6 +211,7 @@ void k_timestep_embed(k_backend *b, void *out, const float *t_host, int n, int d
 float k_mse_loss(k_backend *b, void *dpred, const void *pred, const void *target, size_t n, float grad_scale) { int p_ = kp_begin(b, "mse_loss"); float r_ = b->ops->mse_loss(b, dpred, pred, target, n, grad_scale); kp_end(b, p_); return r_; }
 void k_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float wd, int step) { int p_ = kp_begin(b, "adamw"); b->ops->adamw(b, p, g, m, v, n, lr, beta1, beta2, eps, wd, step); kp_end(b, p_); }
 void k_ema(k_backend *b, float *ema, const float *p, size_t n, float decay) { int p_ = kp_begin(b, "ema"); b->ops->ema(b, ema, p, n, decay); kp_end(b, p_); }
+void k_adamw_ema(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n, float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay) { int p_ = kp_begin(b, "adamw_ema"); b->ops->adamw_ema(b, p, g, m, v, ema, wc, n, gscale, lr, beta1, beta2, eps, wd, step, decay); kp_end(b, p_); }
 double k_sumsq(k_backend *b, const float *x, size_t n) { int p_ = kp_begin(b, "sumsq"); double r_ = b->ops->sumsq(b, x, n); kp_end(b, p_); return r_; }
 void k_scale_f32(k_backend *b, float *x, size_t n, float s) { int p_ = kp_begin(b, "scale_f32"); b->ops->scale_f32(b, x, n, s); kp_end(b, p_); }
 void k_weight_refresh(k_backend *b, void *wc, const float *w, size_t n) { int p_ = kp_begin(b, "weight_refresh"); b->ops->weight_refresh(b, wc, w, n); kp_end(b, p_); }

@@ -157,6 +157,12 @@ void k_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t 
              float lr, float beta1, float beta2, float eps, float wd, int step);
 /* RDT's EMAModel (models/ema_model.py): ema = decay ema + (1 - decay) p. */
 void k_ema(k_backend *b, float *ema, const float *p, size_t n, float decay);
+/* A training step's parameter updates in one pass over memory, element by
+ * element the arithmetic of: k_scale_f32(g, gscale) (clipping; the gradient
+ * buffer itself is left unscaled); k_adamw; k_ema(ema, p, decay), or a copy
+ * of p when decay is 0; k_weight_refresh(wc, p) when wc is not NULL. */
+void k_adamw_ema(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n,
+                 float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay);
 /* Sum of squares of an F32 buffer, accumulated in double; synchronises. */
 double k_sumsq(k_backend *b, const float *x, size_t n);
 void k_scale_f32(k_backend *b, float *x, size_t n, float s);

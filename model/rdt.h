@@ -148,6 +148,11 @@ void rdt_model_zero_grad(rdt_model *m);
 /* Call after changing rdt_model_params() (optimizer step, upload): refreshes
  * the compute copies (bf16 on CUDA).  Cheap no-op on CPU. */
 void rdt_model_params_changed(rdt_model *m);
+/* The compute copy of the parameters (activation dtype, table layout) when it
+ * is a separate buffer (16-bit activations), else NULL: for an optimizer step
+ * that refreshes it itself (rdt_adamw_ema_step) instead of calling
+ * rdt_model_params_changed. */
+void *rdt_model_compute_copy(rdt_model *m);
 
 /* Initialise for training from scratch as upstream RDTRunner does:
  * xavier-uniform weights and zero biases for every Linear inside RDT, N(0, 0.02)

@@ -175,6 +175,8 @@ void rdt_model_params_changed(rdt_model *m) {
   if (m->wc != (void *)m->params) k_weight_refresh(m->b, m->wc, m->params, m->numel);
 }
 
+void *rdt_model_compute_copy(rdt_model *m) { return m->wc != (void *)m->params ? m->wc : NULL; }
+
 /* ================================================================ initialisation */
 
 /* MAE's get_1d_sincos_pos_embed_from_grid for one position into out[dim]:

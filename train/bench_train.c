@@ -94,10 +94,8 @@ static float train_step(rdt_model *m, const synth_batch *s, rdt_adamw *opt, rdt_
   rdt_model_zero_grad(m);
   if (rdt_model_loss(m, &s->in, s->actions, s->noise, s->timesteps, 1, 1.0f, &loss) != 0) rdt_die_last();
   double norm = rdt_grad_norm(b, grads, n);
-  rdt_grad_clip(b, grads, n, norm, 1.0);
-  rdt_adamw_step(opt, rdt_model_params(m), grads, 1e-4);
-  rdt_model_params_changed(m);
-  rdt_ema_update(ema, rdt_model_params(m));
+  rdt_adamw_ema_step(opt, ema, rdt_model_params(m), grads, rdt_grad_clip_coef(norm, 1.0), 1e-4,
+                     rdt_model_compute_copy(m));
   k_sync(b);
   return loss;
 }

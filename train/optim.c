@@ -2,6 +2,7 @@
 #include "train/optim.h"
 
 #include <math.h>
+#include "core/error.h"
 
 void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n) {
   rdt_adamw_init_shard(o, b, c, 0, n);
@@ -36,10 +37,25 @@ double rdt_grad_norm(k_backend *b, const float *grads, size_t n) {
 
 /* torch: coef = max_norm / (norm + 1e-6), clamped to 1 (a factor of 1 is exact,
  * so no multiplication is made then). */
-double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm) {
+double rdt_grad_clip_coef(double norm, double max_norm) {
   if (max_norm <= 0) return 1.0;
   float coef = (float)max_norm / ((float)norm + 1e-6f);
-  if (coef >= 1.0f) return 1.0;
-  k_scale_f32(b, grads, n, coef);
+  return coef >= 1.0f ? 1.0 : coef;
+}
+
+double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm) {
+  double coef = rdt_grad_clip_coef(norm, max_norm);
+  if (coef < 1.0) k_scale_f32(b, grads, n, (float)coef);
   return coef;
+}
+
+void rdt_adamw_ema_step(rdt_adamw *o, rdt_ema *e, float *params, const float *grads, double coef, double lr,
+                        void *wc) {
+  RDT_ASSERT(e->lo == o->lo && e->n == o->n && e->b == o->b);
+  o->step++;
+  e->decay = rdt_ema_decay(&e->cfg, e->updates);
+  k_adamw_ema(o->b, params + o->lo, grads + o->lo, o->m, o->v, e->w, wc ? k_act_at(o->b, wc, o->lo) : NULL, o->n,
+              (float)coef, (float)lr, (float)o->cfg.beta1, (float)o->cfg.beta2, (float)o->cfg.eps,
+              (float)o->cfg.weight_decay, (int)o->step, (float)e->decay);
+  e->updates++;
 }

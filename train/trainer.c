@@ -488,12 +488,17 @@ static int train_step(trainer *t, step_result *r) {
   }
   r->lr = rdt_lr_at(&t->lr, t->st.global_step);
   if (!r->skipped) {
-    rdt_grad_clip(t->b, grads, n, r->grad_norm, o->max_grad_norm);
-    rdt_adamw_step(&t->opt, params, grads, r->lr);
-    if (t->zero) rdt_dist_allgather_f32(t->d, t->b, params, n);   /* each rank updated its shard */
-    rdt_model_params_changed(t->m);
+    /* clipping, AdamW, EMA and (unless the shards must be gathered first) the
+     * compute copy in one pass over the parameters */
+    double coef = rdt_grad_clip_coef(r->grad_norm, o->max_grad_norm);
+    rdt_adamw_ema_step(&t->opt, &t->ema, params, grads, coef, r->lr, t->zero ? NULL : rdt_model_compute_copy(t->m));
+    if (t->zero) {
+      rdt_dist_allgather_f32(t->d, t->b, params, n);   /* each rank updated its shard */
+      rdt_model_params_changed(t->m);
+    }
+  } else {
+    rdt_ema_update(&t->ema, params);
   }
-  rdt_ema_update(&t->ema, params);
   t->st.global_step++;
   t->st.samples_seen += t->global_batch;
   t->st.adam_step = t->opt.step;

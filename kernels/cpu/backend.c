@@ -125,6 +125,7 @@ static const k_ops cpu_ops = {
   .mse_loss = kcpu_mse_loss,
   .adamw = kcpu_adamw,
   .ema = kcpu_ema,
+  .adamw_ema = kcpu_adamw_ema,
   .sumsq = kcpu_sumsq,
   .scale_f32 = kcpu_scale_f32,
   .weight_refresh = cpu_weight_refresh,

@@ -19,24 +19,28 @@ typedef struct {
   float eps;
 } adamw_job;
 
-static void adamw_range(void *arg, size_t i0, size_t i1, int worker) {
-  (void)worker;
-  adamw_job *j = arg;
-  for (size_t i = i0; i < i1; i++) {
-    float g = j->g[i];
-    float p = j->p[i] * j->decay;
-    float m = j->one_m_b1 < 0.5f ? j->m[i] + j->one_m_b1 * (g - j->m[i])     /* torch lerp */
-                                 : g - (g - j->m[i]) * (1.0f - j->one_m_b1);
-    float v = j->v[i] * j->b2 + j->one_m_b2 * g * g;
-    float denom = sqrtf(v) / j->bc2_sqrt + j->eps;
-    j->p[i] = p + -j->step_size * m / denom;
-    j->m[i] = m;
-    j->v[i] = v;
-  }
+/* One element's AdamW update with gradient g; returns the new parameter. */
+static inline float adamw_one(const adamw_job *j, size_t i, float g) {
+  float p = j->p[i] * j->decay;
+  float m = j->one_m_b1 < 0.5f ? j->m[i] + j->one_m_b1 * (g - j->m[i])     /* torch lerp */
+                               : g - (g - j->m[i]) * (1.0f - j->one_m_b1);
+  float v = j->v[i] * j->b2 + j->one_m_b2 * g * g;
+  float denom = sqrtf(v) / j->bc2_sqrt + j->eps;
+  float pn = p + -j->step_size * m / denom;
+  j->p[i] = pn;
+  j->m[i] = m;
+  j->v[i] = v;
+  return pn;
 }
 
-void kcpu_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                float beta2, float eps, float wd, int step) {
+static void adamw_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  const adamw_job *j = arg;
+  for (size_t i = i0; i < i1; i++) adamw_one(j, i, j->g[i]);
+}
+
+static adamw_job adamw_setup(float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
+                             float eps, float wd, int step) {
   RDT_ASSERT(step >= 1);
   double bc1 = 1.0 - pow(beta1, step), bc2 = 1.0 - pow(beta2, step);
   adamw_job j = {p, m, v, g,
@@ -47,7 +51,40 @@ void kcpu_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size
                  (float)sqrt(bc2),
                  (float)(lr / bc1),
                  eps};
+  return j;
+}
+
+void kcpu_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                float beta2, float eps, float wd, int step) {
+  adamw_job j = adamw_setup(p, g, m, v, lr, beta1, beta2, eps, wd, step);
   kcpu_for(b, n, KCPU_GRAIN, adamw_range, &j);
+}
+
+/* k_adamw_ema: the gradient scaled, AdamW, the EMA (decay 0: a copy) and, on
+ * the CPU where activations are F32, a copy into wc when it is a separate buffer. */
+typedef struct {
+  adamw_job a;
+  float *ema, *wc;
+  float gscale, decay, one_m_decay;
+} adamw_ema_job;
+
+static void adamw_ema_range(void *arg, size_t i0, size_t i1, int worker) {
+  (void)worker;
+  const adamw_ema_job *j = arg;
+  for (size_t i = i0; i < i1; i++) {
+    float g = j->a.g[i];
+    g *= j->gscale;
+    float p = adamw_one(&j->a, i, g);
+    j->ema[i] = j->decay == 0.0f ? p : j->ema[i] * j->decay + j->one_m_decay * p;
+    if (j->wc) j->wc[i] = p;
+  }
+}
+
+void kcpu_adamw_ema(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n,
+                    float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay) {
+  adamw_ema_job j = {adamw_setup(p, g, m, v, lr, beta1, beta2, eps, wd, step), ema,
+                     wc == (void *)p ? NULL : wc, gscale, decay, (float)(1.0 - (double)decay)};
+  kcpu_for(b, n, KCPU_GRAIN, adamw_ema_range, &j);
 }
 
 /* ---------------------------------------------------------------- EMA, norms, scaling */

@@ -268,7 +268,7 @@ static const k_ops kc_ops = {
     kc_attention, kc_attention_backward,
     kc_add, kc_add_inplace, kc_mul, kc_axpby, kc_mix, kc_mul_rowvec, kc_copy2d,
     kc_add_pos, kc_add_pos_backward, kc_timestep_embed,
-    kc_mse_loss, kc_adamw, kc_ema, kc_sumsq, kc_scale_f32,
+    kc_mse_loss, kc_adamw, kc_ema, kc_adamw_ema, kc_sumsq, kc_scale_f32,
     kc_weight_refresh, kc_weight_copy, kc_weight_copy_free,
     kc_close,
     kc_event_new, kc_event_record, kc_event_ms, kc_event_free,

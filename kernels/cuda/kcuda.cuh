@@ -238,6 +238,8 @@ float kc_mse_loss(k_backend *b, void *dpred, const void *pred, const void *targe
 void kc_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
               float beta2, float eps, float wd, int step);
 void kc_ema(k_backend *b, float *ema, const float *p, size_t n, float decay);
+void kc_adamw_ema(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n,
+                  float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay);
 double kc_sumsq(k_backend *b, const float *x, size_t n);
 void kc_scale_f32(k_backend *b, float *x, size_t n, float s);
 

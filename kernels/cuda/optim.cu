@@ -74,15 +74,19 @@ struct kc_adamw_op {
   float *p, *m, *v;
   const float *g;
   float lr_wd, beta1, beta2, step_size, bc2_sqrt, eps;
-  __device__ void operator()(size_t i) const {
-    float gi = g[i], pi = p[i];
+  /* Update element i with gradient gi; returns the new parameter. */
+  __device__ float update(size_t i, float gi) const {
+    float pi = p[i];
     pi -= lr_wd * pi;
     float mi = beta1 * m[i] + (1.f - beta1) * gi;
     float vi = beta2 * v[i] + (1.f - beta2) * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    float pn = pi - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
+    p[i] = pn;
+    return pn;
   }
+  __device__ void operator()(size_t i) const { update(i, g[i]); }
 };
 
 void kc_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
@@ -90,6 +94,33 @@ void kc_adamw(k_backend *b, float *p, const float *g, float *m, float *v, size_t
   KC_REQUIRE(step >= 1, "adamw: step counts from 1");
   double bc1 = 1.0 - pow((double)beta1, step), bc2 = 1.0 - pow((double)beta2, step);
   kc_map(kc(b), n, kc_adamw_op{p, m, v, g, lr * wd, beta1, beta2, (float)(lr / bc1), (float)sqrt(bc2), eps});
+}
+
+/* k_adamw_ema: kc_scale_op, kc_adamw_op, kc_ema_op (or a copy for decay 0)
+ * and the compute-copy conversion, one element at a time. */
+template <typename T>
+struct kc_adamw_ema_op {
+  kc_adamw_op a;
+  float *ema;
+  T *wc;
+  float gscale, decay, one_minus_decay;
+  __device__ void operator()(size_t i) const {
+    float gi = a.g[i];
+    gi *= gscale;
+    float pn = a.update(i, gi);
+    ema[i] = decay == 0.f ? pn : ema[i] * decay + one_minus_decay * pn;
+    if (wc) wc[i] = kc_to<T>(pn);
+  }
+};
+
+void kc_adamw_ema(k_backend *b, float *p, const float *g, float *m, float *v, float *ema, void *wc, size_t n,
+                  float gscale, float lr, float beta1, float beta2, float eps, float wd, int step, float decay) {
+  KC_REQUIRE(step >= 1, "adamw: step counts from 1");
+  double bc1 = 1.0 - pow((double)beta1, step), bc2 = 1.0 - pow((double)beta2, step);
+  kc_adamw_op a{p, m, v, g, lr * wd, beta1, beta2, (float)(lr / bc1), (float)sqrt(bc2), eps};
+  float omd = (float)(1.0 - (double)decay);
+  if (wc == (void *)p) wc = NULL; /* F32 activations: the master buffer is the compute copy */
+  KC_DISPATCH(b->act, T, kc_map(kc(b), n, kc_adamw_ema_op<T>{a, ema, (T *)wc, gscale, decay, omd}));
 }
 
 /* RDT's EMAModel.step: ema = decay ema + (1 - decay) p */

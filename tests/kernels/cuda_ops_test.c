@@ -507,7 +507,22 @@ static void t_optimizer(void) {
   double sc = k_sumsq(C, p.c, n), sg = k_sumsq(G, p.g, n);
   fprintf(stderr, "    %-52s %-4s cpu %.12g cuda %.12g\n", "sumsq", dtype_now(), sc, sg);
   CHECK_CLOSE(sg, sc, 1e-6, 0);
-  pair_free(&p), pair_free(&m), pair_free(&v), pair_free(&ema);
+  /* the fused step: clipping scale, AdamW, EMA (a copy at decay 0), compute copy */
+  pair wc = act_out(n);
+  for (int step = 1; step <= 2; step++) {
+    pair g = f32_in(n, -1, 1);
+    float decay = step == 1 ? 0.f : 0.99f;
+    k_adamw_ema(C, p.c, g.c, m.c, v.c, ema.c, wc.c, n, 0.37f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step, decay);
+    k_adamw_ema(G, p.g, g.g, m.g, v.g, ema.g, wc.g, n, 0.37f, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step, decay);
+    expect_out("adamw_ema: gradient left unscaled", g);
+    pair_free(&g);
+  }
+  expect_out("adamw_ema p (2 steps)", p);
+  expect_out("adamw_ema m", m);
+  expect_out("adamw_ema v", v);
+  expect_out("adamw_ema ema", ema);
+  expect_out("adamw_ema compute copy", wc);
+  pair_free(&p), pair_free(&m), pair_free(&v), pair_free(&ema), pair_free(&wc);
 }
 
 /* ---------------------------------------------------------------- conversions and memory */

@@ -93,6 +93,36 @@ static void t_sumsq_scale(void) {
   free(x);
 }
 
+/* The fused step equals scale + AdamW + EMA (or copy) + refresh, bit for bit,
+ * and leaves the gradient unscaled; three steps: decay 0 (copy), then 0.99,
+ * with and without clipping, with and without a separate compute copy. */
+static void t_adamw_ema_fused(void) {
+  size_t n = 50021, bytes = n * sizeof(float);
+  float *p = kref_rand(n, -1, 1), *m = kref_rand(n, -0.1, 0.1), *v = kref_rand(n, 0, 0.01), *e = kref_rand(n, -1, 1);
+  float *p2 = rdt_malloc(bytes), *m2 = rdt_malloc(bytes), *v2 = rdt_malloc(bytes), *e2 = rdt_malloc(bytes);
+  float *wc = kref_rand(n, -1, 1), *gs = rdt_malloc(bytes);
+  memcpy(p2, p, bytes), memcpy(m2, m, bytes), memcpy(v2, v, bytes), memcpy(e2, e, bytes);
+  const float scales[3] = {0.37f, 1.0f, 0.81f}, decays[3] = {0.0f, 0.99f, 0.99f};
+  for (int step = 1; step <= 3; step++) {
+    float *g = kref_rand(n, -2, 2);
+    memcpy(gs, g, bytes);
+    k_scale_f32(B_, gs, n, scales[step - 1]);
+    k_adamw(B_, p2, gs, m2, v2, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step);
+    k_ema(B_, e2, p2, n, decays[step - 1]);   /* decay 0: a copy for these finite values */
+    float *g0 = rdt_malloc(bytes);
+    memcpy(g0, g, bytes);
+    k_adamw_ema(B_, p, g, m, v, e, step == 2 ? NULL : wc, n, scales[step - 1], 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                step, decays[step - 1]);
+    CHECK_MSG(memcmp(p, p2, bytes) == 0 && memcmp(m, m2, bytes) == 0 && memcmp(v, v2, bytes) == 0,
+              "step %d: fused AdamW differs from the separate ops", step);
+    CHECK_MSG(memcmp(e, e2, bytes) == 0, "step %d: fused EMA differs", step);
+    CHECK_MSG(memcmp(g, g0, bytes) == 0, "step %d: the gradient buffer changed", step);
+    if (step != 2) CHECK_MSG(memcmp(wc, p, bytes) == 0, "step %d: compute copy not refreshed", step);
+    free(g), free(g0);
+  }
+  free(p), free(m), free(v), free(e), free(p2), free(m2), free(v2), free(e2), free(wc), free(gs);
+}
+
 static void t_weights(void) {
   float *w = k_alloc(B_, 16 * sizeof(float)), src[16];
   for (int i = 0; i < 16; i++) src[i] = (float)i;
@@ -115,6 +145,7 @@ int main(void) {
   RUN(t_adamw_hand);
   RUN(t_adamw_vector);
   RUN(t_ema);
+  RUN(t_adamw_ema_fused);
   RUN(t_sumsq_scale);
   RUN(t_weights);
   k_close(B_);
