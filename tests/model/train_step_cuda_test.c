@@ -38,10 +38,9 @@ static run train(k_backend *b, const rdt_model_config *c) {
     rdt_model_zero_grad(m);
     CHECK(rdt_model_loss(m, &tb.in, tb.gt, tb.noise, tb.t, 1, 1.0f, &r.loss[s]) == 0);
     r.norm[s] = rdt_grad_norm(b, rdt_model_grads(m), n);
-    rdt_grad_clip(b, rdt_model_grads(m), n, r.norm[s], 1.0);
-    rdt_adamw_step(&opt, rdt_model_params(m), rdt_model_grads(m), 1e-3);
-    rdt_model_params_changed(m);
-    rdt_ema_update(&ema, rdt_model_params(m));
+    /* as rdt train: clipping, AdamW, EMA and the compute copy in one pass */
+    rdt_adamw_ema_step(&opt, &ema, rdt_model_params(m), rdt_model_grads(m), rdt_grad_clip_coef(r.norm[s], 1.0), 1e-3,
+                       rdt_model_compute_copy(m));
     free_batch(&tb);
   }
   r.delta = rdt_malloc(n * sizeof(float)), r.ema = rdt_malloc(n * sizeof(float));
