@@ -184,6 +184,9 @@ typedef struct {
   const float *state_tokens;  /* [B, 1, state_token_dim] */
   const float *action_mask;   /* [B, 1, state_token_dim], 0/1 */
   const float *ctrl_freqs;    /* [B] */
+  const void *img_tokens_dev; /* instead of img_tokens when not NULL: the same tokens in a buffer of
+                               * the model's backend, activation dtype (an encoder's output on the
+                               * device, without a round trip through host memory) */
 } rdt_batch;
 
 /* ---------------------------------------------------------------- compute */

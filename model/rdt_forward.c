@@ -159,7 +159,8 @@ int rdt_check_batch(const rdt_model *m, const rdt_batch *in) {
   RDT_CHECK(in->B >= 1, "batch size %d must be at least 1", in->B);
   RDT_CHECK(in->L >= 1 && in->L <= m->cfg.max_lang_cond_len, "language length %d must be in 1..%d", in->L,
             m->cfg.max_lang_cond_len);
-  RDT_CHECK(in->lang_tokens && in->img_tokens && in->state_tokens && in->action_mask && in->ctrl_freqs,
+  RDT_CHECK(in->lang_tokens && (in->img_tokens || in->img_tokens_dev) && in->state_tokens && in->action_mask &&
+                in->ctrl_freqs,
             "batch is missing an input (lang_tokens, img_tokens, state_tokens, action_mask, ctrl_freqs)");
   return 0;
 }
@@ -178,7 +179,9 @@ void rdt_upload_batch(rdt_model *m, const rdt_batch *in) {
   int B = in->B, L = in->L, D = c->state_token_dim;
   m->cur_B = B, m->cur_L = L;
   k_upload_act(m->b, p->lang_in, in->lang_tokens, (size_t)B * L * c->lang_token_dim);
-  k_upload_act(m->b, p->img_in, in->img_tokens, (size_t)B * c->img_cond_len * c->img_token_dim);
+  size_t img_n = (size_t)B * c->img_cond_len * c->img_token_dim;
+  if (in->img_tokens_dev) k_copy(m->b, p->img_in, in->img_tokens_dev, img_n * k_act_size(m->b));
+  else k_upload_act(m->b, p->img_in, in->img_tokens, img_n);
   k_upload_act(m->b, p->state_in, in->state_tokens, (size_t)B * D);
   k_upload_act(m->b, p->amask_in, in->action_mask, (size_t)B * D);
   m->cur_mask = in->lang_mask != NULL;

@@ -72,7 +72,7 @@ static void synth_new(synth_batch *s, const rdt_model_config *c, int B, int L, u
   for (int i = 0; i < B; i++) freq[i] = 20;
   s->in = (rdt_batch){B, L, random_floats((size_t)B * L * c->lang_token_dim, &r), NULL,
                       random_floats((size_t)B * c->img_cond_len * c->img_token_dim, &r),
-                      random_floats((size_t)B * D, &r), mask, freq};
+                      random_floats((size_t)B * D, &r), mask, freq, NULL};
   s->actions = random_floats(chunk, &r);
   s->noise = rdt_malloc(chunk * sizeof(float));
   for (size_t i = 0; i < chunk; i++) s->noise[i] = (float)rdt_rng_normal(&r);

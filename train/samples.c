@@ -144,6 +144,7 @@ int rdt_batcher_fill(void *batcher, int64_t index, void *slot, int worker) {
   if (rc == 0) pack_language(b, t, lens);
   free(lens);
   t->img_encoded = 0;
+  t->img_tokens_dev = NULL;
   if (rc == 0 && rdt_conditions_images_threadsafe(b->c)) {
     rdt_conditions_images(b->c, t->images, t->B * RDT_NUM_IMAGES, t->img_tokens);
     t->img_encoded = 1;
@@ -153,11 +154,13 @@ int rdt_batcher_fill(void *batcher, int64_t index, void *slot, int worker) {
 
 void rdt_batcher_encode(rdt_batcher *b, rdt_train_batch *t) {
   if (t->img_encoded) return;
-  rdt_conditions_images(b->c, t->images, t->B * RDT_NUM_IMAGES, t->img_tokens);
+  t->img_tokens_dev = rdt_conditions_images_device(b->c, t->images, t->B * RDT_NUM_IMAGES);
+  if (!t->img_tokens_dev) rdt_conditions_images(b->c, t->images, t->B * RDT_NUM_IMAGES, t->img_tokens);
   t->img_encoded = 1;
 }
 
 rdt_batch rdt_train_batch_view(const rdt_train_batch *t) {
-  rdt_batch v = {t->B, t->L, t->lang, t->lang_mask, t->img_tokens, t->state, t->state_mask, t->ctrl_freq};
+  rdt_batch v = {t->B,     t->L,          t->lang,         t->lang_mask, t->img_tokens,
+                 t->state, t->state_mask, t->ctrl_freq, t->img_tokens_dev};
   return v;
 }

@@ -36,7 +36,8 @@ typedef struct {
   uint8_t *lang_mask;     /* [B, L] */
   float *images;          /* [B, 6, 3, S, S] preprocessed */
   float *img_tokens;      /* [B, img_cond_len, img_dim] */
-  int img_encoded;        /* img_tokens filled (on the loader thread) */
+  const void *img_tokens_dev; /* or the tokens on the device (SigLIP on a GPU; rdt_batch.img_tokens_dev) */
+  int img_encoded;        /* img_tokens (or img_tokens_dev) filled */
   float *state;           /* [B, 128] */
   float *state_mask;      /* [B, 128] state_elem_mask after dropout = the model's action_mask */
   float *state_norm;      /* [B, 128] episode state norm (validation l2err) */

@@ -401,6 +401,8 @@ static void t_attention(void) {
       {2, 67, 300, 3, 32, 1, 0, 0},   /* RDT-170M cross-attention, masked language keys */
       {2, 67, 50, 4, 16, 1, 0, 0},    /* configs/tiny.yaml head dim */
       {1, 40, 45, 2, 72, 0, 1, 0},    /* SigLIP head dim, with a bias */
+      {2, 50, 77, 2, 72, 0, 0, 0},    /* SigLIP head dim without a bias: tensor cores at 80 */
+      {1, 33, 100, 3, 72, 1, 0, 3},   /* ... masked, rows not 16-byte aligned */
       {2, 9, 1000, 2, 128, 1, 0, 0},  /* long keys, hd 128 */
       {1, 67, 4374, 2, 64, 0, 0, 0},  /* image cross-attention length (keys split over blocks) */
       {1, 1, 3, 1, 32, 0, 0, 0},      /* one query, three keys (with one key every gradient but dv is 0) */
