@@ -65,8 +65,20 @@ static const char *test_current_ = "";
     }                                                                                \
   } while (0)
 
+/* Is group `name` selected?  RDT_TEST_ONLY=t_a,t_b runs only those groups
+ * (for slow runs such as the CUDA emulation); unset: every group. */
+static inline int test_selected(const char *name) {
+  const char *only = getenv("RDT_TEST_ONLY");
+  if (!only || !*only) return 1;
+  size_t n = strlen(name);
+  for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
+    if ((p == only || p[-1] == ',') && (p[n] == 0 || p[n] == ',')) return 1;
+  return 0;
+}
+
 #define RUN(fn)                                                                      \
   do {                                                                               \
+    if (!test_selected(#fn)) break;                                                  \
     int before_ = test_failures_;                                                    \
     test_current_ = #fn;                                                             \
     fn();                                                                            \
