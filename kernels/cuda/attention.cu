@@ -22,9 +22,9 @@
  *   dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dO_i   (kernel over keys)
  * All arithmetic is fp32.  Head dims: 16 (tiny test config), 32, 64, 72 (SigLIP), 128.
  *
- * For 16-bit activations with head dims 32 and 64 (RDT-170M, RDT-1B) and no
- * bias, the same three kernels also exist with their products on the tensor
- * cores (section "tensor cores" below); RDT_CUDA_ATTN_TC=0 turns them off.
+ * For 16-bit activations with head dims 32, 64 (RDT-170M, RDT-1B) and 72
+ * (SigLIP, computed as 80) and no bias, the same three kernels also exist with
+ * their products on the tensor cores (section "tensor cores" below); RDT_CUDA_ATTN_TC=0 turns them off.
  */
 #include <type_traits>
 #include "kernels/cuda/kcuda.cuh"
@@ -285,7 +285,7 @@ kc_attn_dkdv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T
 }
 
 /* ---------------------------------------------------------------- tensor cores */
-/* For bf16/fp16 activations and head dims 32 and 64 the same three kernels
+/* For bf16/fp16 activations and head dims 32, 64 and 72 the same three kernels
  * run their products on the tensor cores (WMMA 16x16x16 tiles, fp32
  * accumulation).  A warp owns 16 rows (queries; keys in dk/dv), held as A
  * fragments in registers; the other operand streams through shared memory in
@@ -297,16 +297,21 @@ kc_attn_dkdv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T
  *   dq       dq += dS K
  *   dk/dv    dv += P^T dO,  dk += dS^T Q   (with S^T = K Q^T, dP^T = V dO^T)
  * Every fragment load and store starts 32-byte aligned with a leading
- * dimension that is a multiple of 8 (16-bit) or 4 (fp32) elements. */
+ * dimension that is a multiple of 8 (16-bit) or 4 (fp32) elements.  A head
+ * dim that is not a multiple of 16 (SigLIP's 72) is computed as HP = the next
+ * multiple (80): rows are staged with zeros in columns HD..HP-1, which add
+ * nothing to Q K^T and leave those output columns zero (never stored). */
 #define KC_TC_WARPS 2 /* warps per block */
 #define KC_TC_TILE 32 /* rows per shared-memory tile */
 
 template <int HD>
 struct kc_tc_shape {
-  static constexpr int LDK = HD + 8;          /* 16-bit rows of HD: tiles and staging */
+  static constexpr int HP = (HD + 15) / 16 * 16; /* head dim padded to whole fragments */
+  static constexpr int NF = HP / 16;             /* fragments across a row */
+  static constexpr int LDK = HP + 8;          /* 16-bit rows of HP: tiles and staging */
   static constexpr int LDS = KC_TC_TILE + 4;  /* fp32 rows across a tile: S, dP */
   static constexpr int LDP = KC_TC_TILE + 8;  /* 16-bit rows across a tile: P, dS */
-  static constexpr int LDO = HD + 4;          /* fp32 rows of HD: accumulators */
+  static constexpr int LDO = HP + 4;          /* fp32 rows of HP: accumulators */
 };
 
 
@@ -317,19 +322,19 @@ struct kc_tc_shape {
 template <typename T, int HD>
 __device__ __forceinline__ void kc_tc_copy_rows(T *dst, int ld, const T *base, size_t stride, int row0, int rows, int n,
                                                 int t0, int step) {
-  constexpr int V = 16 / sizeof(T); /* elements per 16 bytes */
+  constexpr int V = 16 / sizeof(T), HP = kc_tc_shape<HD>::HP; /* elements per 16 bytes; padded width */
   static_assert(HD % V == 0, "rows must split into 16-byte pieces");
   if ((uintptr_t)base % 16 == 0 && stride * sizeof(T) % 16 == 0) {
-    for (int i = t0; i < n * (HD / V); i += step) {
-      int rr = i / (HD / V), c = i % (HD / V) * V, row = row0 + rr;
+    for (int i = t0; i < n * (HP / V); i += step) {
+      int rr = i / (HP / V), c = i % (HP / V) * V, row = row0 + rr;
       uint4 val = make_uint4(0u, 0u, 0u, 0u); /* +0.0 in bf16 and fp16 */
-      if (row < rows) val = *reinterpret_cast<const uint4 *>(base + (size_t)row * stride + c);
+      if (row < rows && c < HD) val = *reinterpret_cast<const uint4 *>(base + (size_t)row * stride + c);
       *reinterpret_cast<uint4 *>(dst + (size_t)rr * ld + c) = val;
     }
   } else {
-    for (int i = t0; i < n * HD; i += step) {
-      int rr = i / HD, d = i % HD, row = row0 + rr;
-      dst[(size_t)rr * ld + d] = row < rows ? base[(size_t)row * stride + d] : kc_to<T>(0.f);
+    for (int i = t0; i < n * HP; i += step) {
+      int rr = i / HP, d = i % HP, row = row0 + rr;
+      dst[(size_t)rr * ld + d] = row < rows && d < HD ? base[(size_t)row * stride + d] : kc_to<T>(0.f);
     }
   }
 }
@@ -345,19 +350,19 @@ __device__ __forceinline__ void kc_tc_tile_load(T (*dst)[kc_tc_shape<HD>::LDK], 
 /* Warp: rows row0 .. row0+15 of a [rows, stride] view as A fragments, staged
  * through `stage` (16 x LDK); zeros past `rows`. */
 template <typename T, int HD>
-__device__ __forceinline__ void kc_tc_row_frags(kc_frag_a<T> (&f)[HD / 16], T *stage, const T *base, size_t stride,
+__device__ __forceinline__ void kc_tc_row_frags(kc_frag_a<T> (&f)[kc_tc_shape<HD>::NF], T *stage, const T *base, size_t stride,
                                                 int row0, int rows, int lane) {
   typedef kc_tc_shape<HD> S;
   kc_tc_copy_rows<T, HD>(stage, S::LDK, base, stride, row0, rows, 16, lane, 32);
   __syncwarp();
 #pragma unroll
-  for (int d = 0; d < HD / 16; d++) kc_wmma::load_matrix_sync(f[d], stage + d * 16, S::LDK);
+  for (int d = 0; d < kc_tc_shape<HD>::NF; d++) kc_wmma::load_matrix_sync(f[d], stage + d * 16, S::LDK);
   __syncwarp();
 }
 
 /* Warp: out (16 x KC_TC_TILE fp32, ld LDS) = A . tile^T, A 16 x HD in fragments. */
 template <typename T, int HD>
-__device__ __forceinline__ void kc_tc_abt(float *out, const kc_frag_a<T> (&a)[HD / 16],
+__device__ __forceinline__ void kc_tc_abt(float *out, const kc_frag_a<T> (&a)[kc_tc_shape<HD>::NF],
                                           const T (*tile)[kc_tc_shape<HD>::LDK]) {
   typedef kc_tc_shape<HD> S;
 #pragma unroll
@@ -365,7 +370,7 @@ __device__ __forceinline__ void kc_tc_abt(float *out, const kc_frag_a<T> (&a)[HD
     kc_frag_acc c;
     kc_wmma::fill_fragment(c, 0.f);
 #pragma unroll
-    for (int d = 0; d < HD / 16; d++) {
+    for (int d = 0; d < kc_tc_shape<HD>::NF; d++) {
       kc_frag_bt<T> bt;
       kc_wmma::load_matrix_sync(bt, &tile[nb * 16][d * 16], S::LDK);
       kc_wmma::mma_sync(c, a[d], bt, c);
@@ -376,7 +381,7 @@ __device__ __forceinline__ void kc_tc_abt(float *out, const kc_frag_a<T> (&a)[HD
 
 /* Warp: acc (16 x HD) += A . tile, A 16 x KC_TC_TILE 16-bit in shared memory (ld LDP). */
 template <typename T, int HD>
-__device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[HD / 16], const T *A,
+__device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[kc_tc_shape<HD>::NF], const T *A,
                                             const T (*tile)[kc_tc_shape<HD>::LDK]) {
   typedef kc_tc_shape<HD> S;
 #pragma unroll
@@ -384,7 +389,7 @@ __device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[HD / 16], const T
     kc_frag_a<T> af;
     kc_wmma::load_matrix_sync(af, A + ks * 16, S::LDP);
 #pragma unroll
-    for (int db = 0; db < HD / 16; db++) {
+    for (int db = 0; db < kc_tc_shape<HD>::NF; db++) {
       kc_frag_b<T> bf;
       kc_wmma::load_matrix_sync(bf, &tile[ks * 16][db * 16], S::LDK);
       kc_wmma::mma_sync(acc[db], af, bf, acc[db]);
@@ -396,11 +401,11 @@ __device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[HD / 16], const T
  * scale * acc, through `stage` (16 x LDO fp32). */
 template <typename T, int HD>
 __device__ __forceinline__ void kc_tc_store_rows(T *base, size_t stride, int row0, int rows,
-                                                 const kc_frag_acc (&acc)[HD / 16], float *stage, float scale,
+                                                 const kc_frag_acc (&acc)[kc_tc_shape<HD>::NF], float *stage, float scale,
                                                  int lane) {
   typedef kc_tc_shape<HD> S;
 #pragma unroll
-  for (int db = 0; db < HD / 16; db++) kc_wmma::store_matrix_sync(stage + db * 16, acc[db], S::LDO, kc_wmma::mem_row_major);
+  for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::store_matrix_sync(stage + db * 16, acc[db], S::LDO, kc_wmma::mem_row_major);
   __syncwarp();
   for (int i = lane; i < 16 * HD; i += 32) {
     int rr = i / HD, d = i % HD, row = row0 + rr;
@@ -428,7 +433,7 @@ kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, co
   const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
   float *o = &Os[warp][0][0];
 
-  kc_frag_a<T> qf[HD / 16];
+  kc_frag_a<T> qf[kc_tc_shape<HD>::NF];
   kc_tc_row_frags<T, HD>(qf, reinterpret_cast<T *>(o), q + (size_t)b * Tq * stride + hoff, stride, q0, Tq, lane);
   for (int i = lane; i < 16 * S::LDO; i += 32) o[i] = 0.f;
   __syncwarp();
@@ -468,12 +473,12 @@ kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, co
     for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) Os[warp][r][c] *= corr;
     __syncwarp();
 
-    kc_frag_acc of[HD / 16]; /* O += P V */
+    kc_frag_acc of[kc_tc_shape<HD>::NF]; /* O += P V */
 #pragma unroll
-    for (int db = 0; db < HD / 16; db++) kc_wmma::load_matrix_sync(of[db], o + db * 16, S::LDO, kc_wmma::mem_row_major);
+    for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::load_matrix_sync(of[db], o + db * 16, S::LDO, kc_wmma::mem_row_major);
     kc_tc_accum<T, HD>(of, &Ps[warp][0][0], Vs);
 #pragma unroll
-    for (int db = 0; db < HD / 16; db++) kc_wmma::store_matrix_sync(o + db * 16, of[db], S::LDO, kc_wmma::mem_row_major);
+    for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::store_matrix_sync(o + db * 16, of[db], S::LDO, kc_wmma::mem_row_major);
     __syncwarp();
   }
   const int tq = q0 + r;
@@ -536,7 +541,7 @@ kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, 
   const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
   T *stage = reinterpret_cast<T *>(&Os[warp][0][0]);
 
-  kc_frag_a<T> qf[HD / 16], dof[HD / 16];
+  kc_frag_a<T> qf[kc_tc_shape<HD>::NF], dof[kc_tc_shape<HD>::NF];
   kc_tc_row_frags<T, HD>(qf, stage, q + qbase, stride, q0, Tq, lane);
   kc_tc_row_frags<T, HD>(dof, stage, dout + qbase, stride, q0, Tq, lane);
   /* D and lse of row r (two lanes, half a row each) */
@@ -551,9 +556,9 @@ kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, 
   float L = tq < Tq ? lse[row] : INFINITY;
   if (L == -INFINITY) L = INFINITY; /* a fully masked row: P = 0 */
 
-  kc_frag_acc dqa[HD / 16];
+  kc_frag_acc dqa[kc_tc_shape<HD>::NF];
 #pragma unroll
-  for (int db = 0; db < HD / 16; db++) kc_wmma::fill_fragment(dqa[db], 0.f);
+  for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::fill_fragment(dqa[db], 0.f);
   for (int j0 = 0; j0 < Tk; j0 += KC_TC_TILE) {
     __syncthreads();
     kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, Tk);
@@ -598,12 +603,12 @@ kc_attn_dkdv_tc_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, cons
   const size_t row0 = ((size_t)b * nh + h) * Tq;
   T *stage = reinterpret_cast<T *>(&Os[warp][0][0]);
 
-  kc_frag_a<T> kf[HD / 16], vf[HD / 16];
+  kc_frag_a<T> kf[kc_tc_shape<HD>::NF], vf[kc_tc_shape<HD>::NF];
   kc_tc_row_frags<T, HD>(kf, stage, k + kbase, stride, j0, Tk, lane);
   kc_tc_row_frags<T, HD>(vf, stage, v + kbase, stride, j0, Tk, lane);
-  kc_frag_acc dka[HD / 16], dva[HD / 16];
+  kc_frag_acc dka[kc_tc_shape<HD>::NF], dva[kc_tc_shape<HD>::NF];
 #pragma unroll
-  for (int db = 0; db < HD / 16; db++) kc_wmma::fill_fragment(dka[db], 0.f), kc_wmma::fill_fragment(dva[db], 0.f);
+  for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::fill_fragment(dka[db], 0.f), kc_wmma::fill_fragment(dva[db], 0.f);
 
   for (int i0 = 0; i0 < Tq; i0 += KC_TC_TILE) {
     __syncthreads();
@@ -668,7 +673,7 @@ static void kc_attn_run_simple(const kc_state *s, const kc_attn_args *a, int bac
   KC_LAUNCH();
 }
 
-/* The tensor-core kernels: 16-bit activations, head dims 32 and 64, no bias. */
+/* The tensor-core kernels: 16-bit activations, head dims 32, 64 and 72, no bias. */
 template <typename T, int HD>
 static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backward) {
   const int rows = KC_TC_WARPS * 16, nqb = (a->Tq + rows - 1) / rows;
@@ -711,7 +716,7 @@ static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backwar
 
 template <typename T, int HD>
 static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) {
-  if constexpr (!std::is_same<T, float>::value && (HD == 32 || HD == 64)) {
+  if constexpr (!std::is_same<T, float>::value && (HD == 32 || HD == 64 || HD == 72)) {
     if (s->attn_tensor_cores && !a->bias) return kc_attn_run_tc<T, HD>(s, a, backward);
   }
   kc_attn_run_simple<T, HD>(s, a, backward);

@@ -13,25 +13,12 @@
 # BUILD_DIR (default build-gpu) must be configured with nvcc present.  Logs:
 # BUILD_DIR/cuda-emu-rdt/*.txt.  Environment passes through (RDT_CUDA_SKINNY=1 ...).
 set -euo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../../.." && pwd)
-BUILD=$(cd "${1:-$ROOT/build-gpu}" && pwd)
+source "$(dirname "$0")/common.sh"
+emu_setup "${1:-$(dirname "$0")/../../../build-gpu}"
 WORK="$BUILD/cuda-emu-rdt"
-grep -q '#define RDT_HAVE_CUDA 1' "$BUILD/rdt_build.h" || { echo "$BUILD: not configured with CUDA" >&2; exit 2; }
 cmake --build "$BUILD" --target rdt test_model_predict_cuda test_model_train_step_cuda -j2 >/dev/null
-mkdir -p "$WORK/src/kernels/cuda"
-CXX=(g++ -std=c++17 -O2 -g -w -I"$HERE" -I"$WORK/src" -I"$ROOT" -I"$BUILD")
-python3 "$HERE/launches.py" "$ROOT/kernels/cuda/kcuda.cuh" "$WORK/src/kernels/cuda/kcuda.cuh"
-objs=()
-for f in "$ROOT"/kernels/cuda/*.cu; do
-  name=$(basename "$f" .cu)
-  [ "$name" = comm_nccl ] && continue
-  python3 "$HERE/launches.py" "$f" "$WORK/src/$name.cpp"
-  "${CXX[@]}" -c "$WORK/src/$name.cpp" -o "$WORK/$name.o"
-  objs+=("$WORK/$name.o")
-done
-"${CXX[@]}" -c "$HERE/emu.cpp" -o "$WORK/emu.o"
-objs+=("$WORK/emu.o")
+emu_compile
+objs=("${EMU_OBJS[@]}")
 # NCCL refuses, so a build with NCCL links (rdt train never reaches it in a world of one).
 cat >"$WORK/nccl_stub.cpp" <<'EOF'
 #include <stddef.h>
@@ -50,11 +37,10 @@ int rdt_nccl_allreduce(rdt_nccl *, float *, size_t, int) { return -1; }
 void rdt_nccl_close(rdt_nccl *) {}
 }
 EOF
-"${CXX[@]}" -c "$WORK/nccl_stub.cpp" -o "$WORK/nccl_stub.o"
+"${EMU_CXX[@]}" -c "$WORK/nccl_stub.cpp" -o "$WORK/nccl_stub.o"
 objs+=("$WORK/nccl_stub.o")
-read -ra libs <<<"$(pkg-config --libs openblas 2>/dev/null || pkg-config --libs blas) $(pkg-config --libs yaml-0.1)"
 L=(-Wl,--start-group "$BUILD"/train/librdt_train.a "$BUILD"/model/librdt_model.a "$BUILD"/kernels/librdt_kernels.a
-  "$BUILD"/core/librdt_core.a -Wl,--end-group "${libs[@]}" -lpthread -lm)
+  "$BUILD"/core/librdt_core.a -Wl,--end-group "${EMU_LIBS[@]}")
 g++ -o "$WORK/rdt" "$BUILD/cli/CMakeFiles/rdt.dir/main.c.o" "${objs[@]}" "${L[@]}"
 g++ -o "$WORK/test_predict" "$BUILD/tests/model/CMakeFiles/test_model_predict_cuda.dir/predict_test.c.o" "${objs[@]}" "${L[@]}"
 g++ -o "$WORK/test_train_step" "$BUILD/tests/model/CMakeFiles/test_model_train_step_cuda.dir/train_step_cuda_test.c.o" \
