@@ -64,7 +64,7 @@ static void reference_chunk(const rdt_raw_obs *o, const char *text, uint64_t see
   rdt_rng r;
   rdt_rng_seed(&r, seed, stream);
   for (int i = 0; i < 64 * 128; i++) noise[i] = (float)rdt_rng_normal(&r);
-  rdt_batch bt = {1, L, lang, NULL, tokens, in.state, in.state_mask, &freq};
+  rdt_batch bt = {1, L, lang, NULL, tokens, in.state, in.state_mask, &freq, NULL};
   CHECK(rdt_model_sample(m, &bt, noise, chunk) == 0);
   free(in.images), free(tokens), free(lang);
   rdt_tiny_vision_free(v), rdt_tiny_text_free(t);
