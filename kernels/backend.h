@@ -25,6 +25,7 @@ typedef struct k_ops {
   void (*act_to_f32)(k_backend *b, float *dst, const void *src, size_t n);
   void (*linear)(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
   void (*linear_backward)(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x, const void *W, int M, int N, int K, int acc);
+  void (*linear_gelu)(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
   void (*rmsnorm)(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps);
   void (*rmsnorm_backward)(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w, const float *rstd, int rows, int dim, int acc);
   void (*rmsnorm_meansq)(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps);

@@ -69,6 +69,12 @@ void k_act_to_f32(k_backend *b, float *dst, const void *src, size_t n);
 /* y[M,N] = x[M,K] W[N,K]^T + bias[N] (bias may be NULL). */
 void k_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias,
               int M, int N, int K);
+/* k_linear into pre, then y = GELU-tanh(pre) (k_gelu): a Linear followed by
+ * GELU, keeping the pre-activation for the backward pass.  On CUDA one
+ * product with the GELU epilogue where cuBLASLt (or the few-row kernel)
+ * offers it, so y is rounded once from the fp32 result. */
+void k_linear_gelu(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias,
+                   int M, int N, int K);
 /* dx[M,K] (=|+=) dy[M,N] W;  dW[N,K] += dy^T x;  dbias[N] += sum_rows dy.
  * Any of dx, dW, dbias may be NULL. */
 void k_linear_backward(k_backend *b, void *dx, float *dW, float *dbias,
@@ -188,7 +194,8 @@ void k_graph_launch(k_backend *b, void *graph);
 void k_graph_free(k_backend *b, void *graph);
 
 /* A diagnostic count kept by the backend, -1 when it keeps none of that name.
- * CUDA: "skinny_linear", products run by the few-row kernel (skinny.cu). */
+ * CUDA: "skinny_linear", products run by the few-row kernel (skinny.cu);
+ * "gelu_epilogue", k_linear_gelu calls run as one cuBLASLt product. */
 long k_counter(const k_backend *b, const char *name);
 
 #endif

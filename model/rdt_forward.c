@@ -210,14 +210,13 @@ void rdt_set_actions(rdt_model *m, const void *actions) {
 static void mlp_forward(rdt_model *m, const rdt_mlp_params *p, rdt_mlp_act *a, const void *x, int rows,
                         int silu) {
   for (int i = 0; i < p->n; i++) {
-    const void *in = x;
-    if (i > 0) {
-      size_t n = (size_t)rows * p->out[i - 1];
-      if (silu) k_silu(m->b, a->g[i], a->y[i - 1], n);
-      else k_gelu(m->b, a->g[i], a->y[i - 1], n);
-      in = a->g[i];
-    }
-    k_linear(m->b, a->y[i], in, rdt_w(m, p->w[i]), rdt_p(m, p->b[i]), rows, p->out[i], p->in[i]);
+    const void *in = i > 0 ? a->g[i] : x, *W = rdt_w(m, p->w[i]);
+    const float *bias = rdt_p(m, p->b[i]);
+    if (i > 0 && silu) k_silu(m->b, a->g[i], a->y[i - 1], (size_t)rows * p->out[i - 1]);
+    if (i + 1 < p->n && !silu)   /* GELU of this output is the next layer's input: one op */
+      k_linear_gelu(m->b, a->y[i], a->g[i + 1], in, W, bias, rows, p->out[i], p->in[i]);
+    else
+      k_linear(m->b, a->y[i], in, W, bias, rows, p->out[i], p->in[i]);
   }
 }
 
@@ -286,8 +285,7 @@ void rdt_block_forward(rdt_model *m, int i) {
   k_add(b, s2, s1, p->tmp, NH);
   /* MLP, ratio 1 */
   k_rmsnorm(b, a->xn3, a->rstd3, s2, rdt_p(m, w->norm3), N, H, eps);
-  k_linear(b, a->h, a->xn3, rdt_w(m, w->fc1_w), rdt_p(m, w->fc1_b), N, H, H);
-  k_gelu(b, a->g, a->h, NH);
+  k_linear_gelu(b, a->h, a->g, a->xn3, rdt_w(m, w->fc1_w), rdt_p(m, w->fc1_b), N, H, H);
   k_linear(b, p->tmp, a->g, rdt_w(m, w->fc2_w), rdt_p(m, w->fc2_b), N, H, H);
   k_add(b, s3, s2, p->tmp, NH);
 }

@@ -263,8 +263,7 @@ static void layer_forward(siglip *m, const siglip_layer *L, int n) {
   k_linear(b, h, a, enc_linear_get(&m->store, &L->o), L->bo, rows, D, D);
   k_add_inplace(b, x, h, (size_t)rows * D);
   k_layernorm(b, h, x, L->ln2_w, L->ln2_b, rows, D, m->c.eps);
-  k_linear(b, m->buf[BUF_MLP], h, enc_linear_get(&m->store, &L->fc1), L->b1, rows, I, D);
-  k_gelu(b, m->buf[BUF_MLP2], m->buf[BUF_MLP], (size_t)rows * I);
+  k_linear_gelu(b, m->buf[BUF_MLP], m->buf[BUF_MLP2], h, enc_linear_get(&m->store, &L->fc1), L->b1, rows, I, D);
   k_linear(b, h, m->buf[BUF_MLP2], enc_linear_get(&m->store, &L->fc2), L->b2, rows, D, I);
   k_add_inplace(b, x, h, (size_t)rows * D);
 }

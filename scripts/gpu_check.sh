@@ -25,7 +25,8 @@
 # The benchmarks run with and without the speed switches (RDT_CUDA_GRAPH=0
 # turns graph replay off; RDT_CUDA_SKINNY=1 with 1, 2 and 4 target blocks per
 # SM, and RDT_CUDA_ATTN_SPLIT_BLOCKS 4, 8 and 16, are the opt-in switches
-# still to be timed; RDT_CUDA_ATTN_TC=0 puts SigLIP's attention back on the
+# still to be timed, as is RDT_CUDA_GELU_EPILOGUE=1 (Linear + GELU as one
+# cuBLASLt product); RDT_CUDA_ATTN_TC=0 puts SigLIP's attention back on the
 # CUDA cores: see docs/CUDA.md);
 # RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
 # training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
@@ -260,6 +261,8 @@ if [ -x "$RDT" ]; then
   for blocks in 4 8 16; do
     RDT_CUDA_ATTN_SPLIT_BLOCKS=$blocks bench "policy b1 attnsplit $blocks" 60 "${P1B[@]}"
   done
+  RDT_CUDA_GELU_EPILOGUE=1 bench "policy b1 gelu-epilogue" 60 "${P1B[@]}"
+  RDT_CUDA_GELU_EPILOGUE=1 bench "train 1b b8 gelu-epilogue" 90 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
   # SigLIP's head dim 72 on the tensor cores (default since 2026-11-28) against the CUDA cores
   RDT_CUDA_ATTN_TC=0 bench "bench encoders attn-cc" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 1 --batch 1 --tokens 32
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16

@@ -101,6 +101,7 @@ static const k_ops cpu_ops = {
   .act_to_f32 = cpu_from_act,
   .linear = kcpu_linear,
   .linear_backward = kcpu_linear_backward,
+  .linear_gelu = kcpu_linear_gelu,
   .rmsnorm = kcpu_rmsnorm,
   .rmsnorm_backward = kcpu_rmsnorm_backward,
   .rmsnorm_meansq = kcpu_rmsnorm_meansq,

@@ -102,6 +102,8 @@ float kcpu_exp_shift_sum(float *y, const float *x, int n, float shift);
 /* ---------------------------------------------------------------- ops, by file */
 /* linear.c */
 void kcpu_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
+void kcpu_linear_gelu(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias, int M, int N,
+                      int K);
 void kcpu_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x,
                           const void *W, int M, int N, int K, int acc);
 /* norm.c */

@@ -77,6 +77,13 @@ void kcpu_linear(k_backend *b, void *y, const void *x, const void *W, const floa
   kcpu_pool_run(kcpu_pool_of(b), tile_count(&j.t), fwd_task, &j);
 }
 
+/* The CPU has no fused epilogue: the two ops. */
+void kcpu_linear_gelu(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias, int M, int N,
+                      int K) {
+  kcpu_linear(b, pre, x, W, bias, M, N, K);
+  kcpu_gelu(b, y, pre, (size_t)M * N);
+}
+
 /* ---------------------------------------------------------------- backward */
 typedef struct {
   float *dx, *dW, *dbias;

@@ -256,13 +256,15 @@ static void kc_graph_free(k_backend *b, void *graph) {
 }
 
 static long kc_counter(const k_backend *b, const char *name) {
-  return strcmp(name, "skinny_linear") == 0 ? kc(b)->skinny_calls : -1;
+  if (strcmp(name, "skinny_linear") == 0) return kc(b)->skinny_calls;
+  if (strcmp(name, "gelu_epilogue") == 0) return kc(b)->gelu_epilogue_calls;
+  return -1;
 }
 
 static const k_ops kc_ops = {
     kc_sync, kc_alloc, kc_free, kc_memset0, kc_copy, kc_upload, kc_download,
     kc_upload_act, kc_download_act, kc_f32_to_act, kc_act_to_f32,
-    kc_linear, kc_linear_backward,
+    kc_linear, kc_linear_backward, kc_linear_gelu,
     kc_rmsnorm, kc_rmsnorm_backward, kc_rmsnorm_meansq, kc_layernorm,
     kc_gelu, kc_gelu_backward, kc_silu, kc_silu_backward, kc_softmax,
     kc_attention, kc_attention_backward,

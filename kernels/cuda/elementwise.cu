@@ -20,15 +20,7 @@ void kc_act_to_f32(k_backend *b, float *dst, const void *src, size_t n) {
 }
 
 /* ---------------------------------------------------------------- activations */
-/* GELU-tanh, 0.5 x (1 + tanh u) with u = c (x + a x^3), evaluated as the equal
- * x s(2u) (s the logistic function; 0.5 (1 + tanh u) = s(2u)), which does not
- * cancel for large negative x. */
-#define KC_GELU_C 0.7978845608028654f /* sqrt(2/pi) */
-#define KC_GELU_A 0.044715f
-
-__device__ __forceinline__ float kc_gelu_sig(float x) {
-  return 1.f / (1.f + expf(-2.f * KC_GELU_C * (x + KC_GELU_A * x * x * x)));
-}
+/* GELU-tanh: kc_gelu_sig in kcuda.cuh. */
 
 template <typename T>
 struct kc_gelu_op {

@@ -10,7 +10,9 @@
  * activation dtype, accumulation and scaling are fp32 (CUBLAS_COMPUTE_32F:
  * no TF32), weight gradients are written in fp32 with beta = 1.  The bias is
  * fused as cuBLASLt's BIAS epilogue (fp32 bias vector) when cuBLASLt offers an
- * algorithm for it, else added by a separate kernel.  Algorithms found by the
+ * algorithm for it, else added by a separate kernel; k_linear_gelu can use the
+ * GELU_AUX(_BIAS) epilogue (opt-in, RDT_CUDA_GELU_EPILOGUE=1), which writes
+ * the pre-activation to the AUX buffer and GELU of it to D.  Algorithms found by the
  * heuristic are cached per shape, dtype and pointer alignment; with
  * RDT_CUDA_GEMM_TUNE=1 the fastest of its first 8 candidates, timed on first
  * use, is cached instead (on an H100 it gained nothing measurable for RDT).
@@ -36,11 +38,12 @@ typedef struct {
   cudaDataType ab_type, d_type;
   float beta;
   const float *bias;
+  void *aux;   /* not NULL: GELU epilogue, the pre-activation written here (ld = ldd) */
 } kc_gemm;
 
 struct kc_gemm_entry {
-  int m, n, k, ta, tb, lda, ldb, ldd, ab_type, d_type, beta1, bias;
-  int align_a, align_b, align_d, align_bias;
+  int m, n, k, ta, tb, lda, ldb, ldd, ab_type, d_type, beta1, bias, gelu;
+  int align_a, align_b, align_d, align_bias, align_aux;
   int found;
   cublasLtMatmulAlgo_t algo;
 };
@@ -50,8 +53,9 @@ void kc_gemm_init(kc_state *s) {
   s->workspace_bytes = KC_WORKSPACE_BYTES;
   KC_CUDA(cudaMalloc(&s->workspace, s->workspace_bytes));
   s->gemm_cache = (kc_gemm_entry *)rdt_calloc(KC_GEMM_CACHE, sizeof *s->gemm_cache);
-  const char *tune = getenv("RDT_CUDA_GEMM_TUNE");
+  const char *tune = getenv("RDT_CUDA_GEMM_TUNE"), *gelu = getenv("RDT_CUDA_GELU_EPILOGUE");
   s->gemm_tune = tune && strcmp(tune, "1") == 0;
+  s->gelu_epilogue = gelu && strcmp(gelu, "1") == 0;
 }
 
 void kc_gemm_close(kc_state *s) {
@@ -89,6 +93,7 @@ static kc_gemm_entry kc_gemm_key(const kc_gemm *g) {
   e.ab_type = g->ab_type, e.d_type = g->d_type, e.beta1 = g->beta != 0.f, e.bias = g->bias != NULL;
   e.align_a = kc_align(g->A), e.align_b = kc_align(g->B), e.align_d = kc_align(g->D);
   e.align_bias = g->bias ? kc_align(g->bias) : 0;
+  e.gelu = g->aux != NULL, e.align_aux = g->aux ? kc_align(g->aux) : 0;
   return e;
 }
 
@@ -96,7 +101,8 @@ static int kc_same_key(const kc_gemm_entry *a, const kc_gemm_entry *b) {
   return a->m == b->m && a->n == b->n && a->k == b->k && a->ta == b->ta && a->tb == b->tb &&
          a->lda == b->lda && a->ldb == b->ldb && a->ldd == b->ldd && a->ab_type == b->ab_type &&
          a->d_type == b->d_type && a->beta1 == b->beta1 && a->bias == b->bias && a->align_a == b->align_a &&
-         a->align_b == b->align_b && a->align_d == b->align_d && a->align_bias == b->align_bias;
+         a->align_b == b->align_b && a->align_d == b->align_d && a->align_bias == b->align_bias &&
+         a->gelu == b->gelu && a->align_aux == b->align_aux;
 }
 
 /* With RDT_CUDA_GEMM_TUNE=1: of the heuristic's candidates (best first),
@@ -174,7 +180,7 @@ static const kc_gemm_entry *kc_gemm_lookup(kc_state *s, const kc_gemm *g, cublas
 }
 
 /* Run g on the stream.  Returns -1 (nothing run) when cuBLASLt has no
- * algorithm and g fuses a bias, so the caller can add the bias itself; any
+ * algorithm and g fuses a bias or GELU, so the caller can do that itself; any
  * other failure aborts. */
 static int kc_matmul(kc_state *s, const kc_gemm *g) {
   cublasLtMatmulDesc_t op;
@@ -182,14 +188,23 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
   int32_t ta = g->ta, tb = g->tb;
   KC_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
   KC_CUBLAS(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  if (g->bias) { /* a refused attribute means: no fused bias for this product */
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+  if (g->bias || g->aux) { /* a refused attribute means: no fused epilogue for this product */
+    cublasLtEpilogue_t epi = !g->aux ? CUBLASLT_EPILOGUE_BIAS
+                             : g->bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
     int32_t bias_type = CUDA_R_32F;
-    if (cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) != CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias) !=
-            CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type) !=
-            CUBLAS_STATUS_SUCCESS) {
+    int64_t aux_ld = g->ldd;
+    int ok = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS;
+    if (ok && g->bias)
+      ok = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias) ==
+               CUBLAS_STATUS_SUCCESS &&
+           cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type) ==
+               CUBLAS_STATUS_SUCCESS;
+    if (ok && g->aux) /* the aux matrix has D's type by default */
+      ok = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &g->aux, sizeof g->aux) ==
+               CUBLAS_STATUS_SUCCESS &&
+           cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld) ==
+               CUBLAS_STATUS_SUCCESS;
+    if (!ok) {
       KC_CUBLAS(cublasLtMatmulDescDestroy(op));
       return -1;
     }
@@ -212,7 +227,7 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
   KC_CUBLAS(cublasLtMatrixLayoutDestroy(ld));
   KC_CUBLAS(cublasLtMatmulDescDestroy(op));
   if (e->found) return 0;
-  if (g->bias) return -1;
+  if (g->bias || g->aux) return -1;
   char what[256];
   snprintf(what, sizeof what, "cuBLASLt has no algorithm for m=%d n=%d k=%d (types %d/%d)", g->m, g->n, g->k,
            (int)g->ab_type, (int)g->d_type);
@@ -223,9 +238,9 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
 void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K) {
   kc_state *s = kc(b);
   KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear: sizes must be positive");
-  if (kc_skinny_linear(b, y, x, W, bias, M, N, K) == 0) return;
+  if (kc_skinny_linear(b, y, x, W, bias, M, N, K, NULL) == 0) return;
   cudaDataType t = kc_cuda_type(b->act);
-  kc_gemm g = {N, M, K, CUBLAS_OP_T, CUBLAS_OP_N, W, K, x, K, y, N, t, t, 0.f, NULL};
+  kc_gemm g = {N, M, K, CUBLAS_OP_T, CUBLAS_OP_N, W, K, x, K, y, N, t, t, 0.f, NULL, NULL};
   if (bias && s->bias_epilogue) {
     g.bias = bias;
     if (kc_matmul(s, &g) == 0) return;
@@ -235,17 +250,37 @@ void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float 
   if (bias) kc_add_pos(b, y, bias, M, 1, N); /* y[r, :] += bias: add_pos with T = 1 */
 }
 
+/* One product with the GELU epilogue where it applies (the few-row kernel, or
+ * cuBLASLt's GELU_AUX epilogue when opted in: its aux ld must be a multiple of
+ * 8), else the linear and a separate GELU. */
+void kc_linear_gelu(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias, int M, int N,
+                    int K) {
+  kc_state *s = kc(b);
+  KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear_gelu: sizes must be positive");
+  if (kc_skinny_linear(b, pre, x, W, bias, M, N, K, y) == 0) return;
+  if (s->gelu_epilogue && N % 8 == 0) {
+    cudaDataType t = kc_cuda_type(b->act);
+    kc_gemm g = {N, M, K, CUBLAS_OP_T, CUBLAS_OP_N, W, K, x, K, y, N, t, t, 0.f, bias, pre};
+    if (kc_matmul(s, &g) == 0) {
+      s->gelu_epilogue_calls++;
+      return;
+    }
+  }
+  kc_linear(b, pre, x, W, bias, M, N, K);
+  kc_gelu(b, y, pre, (size_t)M * N);
+}
+
 void kc_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x,
                         const void *W, int M, int N, int K, int acc) {
   kc_state *s = kc(b);
   KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear_backward: sizes must be positive");
   cudaDataType t = kc_cuda_type(b->act);
   if (dx) {
-    kc_gemm g = {K, M, N, CUBLAS_OP_N, CUBLAS_OP_N, W, K, dy, N, dx, K, t, t, acc ? 1.f : 0.f, NULL};
+    kc_gemm g = {K, M, N, CUBLAS_OP_N, CUBLAS_OP_N, W, K, dy, N, dx, K, t, t, acc ? 1.f : 0.f, NULL, NULL};
     kc_matmul(s, &g);
   }
   if (dW) {
-    kc_gemm g = {K, N, M, CUBLAS_OP_N, CUBLAS_OP_T, x, K, dy, N, dW, K, t, CUDA_R_32F, 1.f, NULL};
+    kc_gemm g = {K, N, M, CUBLAS_OP_N, CUBLAS_OP_T, x, K, dy, N, dW, K, t, CUDA_R_32F, 1.f, NULL, NULL};
     kc_matmul(s, &g);
   }
   if (dbias) kc_add_pos_backward(b, dbias, dy, M, 1, N); /* column sums of dy: add_pos backward with T = 1 */

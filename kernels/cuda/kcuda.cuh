@@ -62,6 +62,8 @@ typedef struct kc_state {
   int gemm_tune;              /* RDT_CUDA_GEMM_TUNE=1: time the heuristic's candidates on first use */
   int skinny, skinny_blocks;  /* RDT_CUDA_SKINNY=1: few-row products by skinny.cu; its blocks per SM */
   long skinny_calls;
+  int gelu_epilogue;          /* RDT_CUDA_GELU_EPILOGUE=1: k_linear_gelu through cuBLASLt's GELU epilogue */
+  long gelu_epilogue_calls;
   kc_gemm_entry *gemm_cache;
   int gemm_cache_len, gemm_cache_next;
   double *reduce_buf;         /* KC_REDUCE_BLOCKS partial sums + 1 total */
@@ -79,6 +81,16 @@ using kc_frag_b = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::r
 template <typename T> /* B given by the rows of B^T */
 using kc_frag_bt = kc_wmma::fragment<kc_wmma::matrix_b, 16, 16, 16, T, kc_wmma::col_major>;
 typedef kc_wmma::fragment<kc_wmma::accumulator, 16, 16, 16, float> kc_frag_acc;
+
+/* ---------------------------------------------------------------- GELU-tanh */
+/* 0.5 x (1 + tanh u) with u = c (x + a x^3), evaluated as the equal x s(2u)
+ * (s the logistic function; 0.5 (1 + tanh u) = s(2u)), which does not cancel
+ * for large negative x.  kc_gelu_sig(x) = s(2u); GELU(x) = x kc_gelu_sig(x). */
+#define KC_GELU_C 0.7978845608028654f /* sqrt(2/pi) */
+#define KC_GELU_A 0.044715f
+__device__ __forceinline__ float kc_gelu_sig(float x) {
+  return 1.f / (1.f + expf(-2.f * KC_GELU_C * (x + KC_GELU_A * x * x * x)));
+}
 
 /* ---------------------------------------------------------------- element types */
 __device__ __forceinline__ float kc_f(float x) { return x; }
@@ -214,11 +226,15 @@ void kc_timestep_embed(k_backend *b, void *out, const float *t_host, int n, int 
 void kc_gemm_init(kc_state *s);
 void kc_gemm_close(kc_state *s);
 void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
+void kc_linear_gelu(k_backend *b, void *pre, void *y, const void *x, const void *W, const float *bias, int M, int N,
+                    int K);
 void kc_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const void *dy, const void *x,
                         const void *W, int M, int N, int K, int acc);
-/* skinny.cu: y = x W^T + b for M <= 128 rows; 0, or -1 (not applicable: use cuBLASLt) */
+/* skinny.cu: y = x W^T + b for M <= 128 rows, and act = GELU(y) unless act
+ * is NULL; 0, or -1 (not applicable: use cuBLASLt) */
 void kc_skinny_init(kc_state *s);
-int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K);
+int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K,
+                     void *act);
 /* norm.cu */
 void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps);
 void kc_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,

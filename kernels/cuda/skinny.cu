@@ -9,7 +9,8 @@
  * K, so N/64 x splits blocks share the weight traffic; each writes its fp32
  * partial product, and a second pass sums the ranges in a fixed order (no
  * atomics: deterministic), adds the bias and rounds to the activation type
- * once, as the cuBLASLt bias epilogue does.
+ * once, as the cuBLASLt bias epilogue does (for k_linear_gelu it also writes
+ * GELU of the fp32 sum).
  *
  * Block: 4 warps, warp w owns columns n0 + 16 w .. +15 of every row tile.
  * Per 64-wide K step the warp first issues its four weight fragments straight
@@ -69,10 +70,11 @@ kc_skinny_kernel(float *part, const T *x, const T *W, int M, int N, int K, int k
                                kc_wmma::mem_row_major);
 }
 
-/* y[m, n] = sum over the ranges of part + bias[n], rounded once. */
+/* y[m, n] = sum over the ranges of part + bias[n], rounded once; with act,
+ * also act = GELU of the fp32 sum (the GELU epilogue of k_linear_gelu). */
 template <typename T>
 struct kc_skinny_sum_op {
-  T *y;
+  T *y, *act;
   const float *part, *bias;
   int N, rows, nsplit;
   __device__ void operator()(size_t i) const {
@@ -81,11 +83,13 @@ struct kc_skinny_sum_op {
     for (int s = 0; s < nsplit; s++) acc += part[((size_t)s * rows + m) * N + n];
     if (bias) acc += bias[n];
     y[i] = kc_to<T>(acc);
+    if (act) act[i] = kc_to<T>(acc * kc_gelu_sig(acc));
   }
 };
 
 template <typename T, int MT>
-static void kc_skinny_run(const kc_state *s, T *y, const T *x, const T *W, const float *bias, int M, int N, int K) {
+static void kc_skinny_run(const kc_state *s, T *y, const T *x, const T *W, const float *bias, int M, int N, int K,
+                          T *act) {
   int colblocks = N / KS_BN, steps = K / KS_BK;
   int target = s->skinny_blocks * s->sm_count;
   int nsplit = (target + colblocks - 1) / colblocks;
@@ -96,33 +100,35 @@ static void kc_skinny_run(const kc_state *s, T *y, const T *x, const T *W, const
   dim3 grid((unsigned)colblocks, (unsigned)nsplit);
   kc_skinny_kernel<T, MT><<<grid, KS_WARPS * 32, 0, s->stream>>>(part, x, W, M, N, K, kchunk);
   KC_LAUNCH();
-  kc_map(s, (size_t)M * N, kc_skinny_sum_op<T>{y, part, bias, N, MT * 16, nsplit});
+  kc_map(s, (size_t)M * N, kc_skinny_sum_op<T>{y, act, part, bias, N, MT * 16, nsplit});
   kc_temp_free(s, part);
 }
 
 template <typename T>
 static void kc_skinny_dispatch(const kc_state *s, T *y, const T *x, const T *W, const float *bias, int M, int N,
-                               int K) {
+                               int K, T *act) {
   switch ((M + 15) / 16) {
-    case 1: kc_skinny_run<T, 1>(s, y, x, W, bias, M, N, K); break;
-    case 2: kc_skinny_run<T, 2>(s, y, x, W, bias, M, N, K); break;
-    case 3: kc_skinny_run<T, 3>(s, y, x, W, bias, M, N, K); break;
-    case 4: kc_skinny_run<T, 4>(s, y, x, W, bias, M, N, K); break;
-    case 5: kc_skinny_run<T, 5>(s, y, x, W, bias, M, N, K); break;
-    case 6: kc_skinny_run<T, 6>(s, y, x, W, bias, M, N, K); break;
-    case 7: kc_skinny_run<T, 7>(s, y, x, W, bias, M, N, K); break;
-    default: kc_skinny_run<T, 8>(s, y, x, W, bias, M, N, K); break;
+    case 1: kc_skinny_run<T, 1>(s, y, x, W, bias, M, N, K, act); break;
+    case 2: kc_skinny_run<T, 2>(s, y, x, W, bias, M, N, K, act); break;
+    case 3: kc_skinny_run<T, 3>(s, y, x, W, bias, M, N, K, act); break;
+    case 4: kc_skinny_run<T, 4>(s, y, x, W, bias, M, N, K, act); break;
+    case 5: kc_skinny_run<T, 5>(s, y, x, W, bias, M, N, K, act); break;
+    case 6: kc_skinny_run<T, 6>(s, y, x, W, bias, M, N, K, act); break;
+    case 7: kc_skinny_run<T, 7>(s, y, x, W, bias, M, N, K, act); break;
+    default: kc_skinny_run<T, 8>(s, y, x, W, bias, M, N, K, act); break;
   }
 }
 
-int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K) {
+int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K,
+                     void *act) {
   kc_state *s = kc(b);
   if (!s->skinny || b->act == RDT_F32 || M < 1 || M > KS_MAX_ROWS || N % KS_BN || K % KS_BK) return -1;
   if ((uintptr_t)x % 16 || (uintptr_t)W % 32) return -1;
   if (b->act == RDT_BF16)
-    kc_skinny_dispatch(s, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)W, bias, M, N, K);
+    kc_skinny_dispatch(s, (__nv_bfloat16 *)y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)W, bias, M, N, K,
+                       (__nv_bfloat16 *)act);
   else
-    kc_skinny_dispatch(s, (__half *)y, (const __half *)x, (const __half *)W, bias, M, N, K);
+    kc_skinny_dispatch(s, (__half *)y, (const __half *)x, (const __half *)W, bias, M, N, K, (__half *)act);
   s->skinny_calls++;
   return 0;
 }

@@ -171,6 +171,32 @@ static void t_linear(void) {
   check_linear(536, 1024, 1024, 1, 0);
 }
 
+/* Linear + GELU in one op: the pre-activation and the activation against the
+ * CPU's two ops.  Depending on the backend's switches it runs as cuBLASLt's
+ * GELU epilogue (N a multiple of 8), the few-row kernel, or two ops. */
+static void check_linear_gelu(int M, int N, int K, int with_bias) {
+  char what[96];
+  pair x = act_in((size_t)M * K, -1, 1), W = act_in((size_t)N * K, -1, 1), b = f32_in(N, -1, 1);
+  pair pre = act_out((size_t)M * N), y = act_out((size_t)M * N);
+  k_linear_gelu(C, pre.c, y.c, x.c, W.c, with_bias ? b.c : NULL, M, N, K);
+  k_linear_gelu(G, pre.g, y.g, x.g, W.g, with_bias ? b.g : NULL, M, N, K);
+  snprintf(what, sizeof what, "linear_gelu pre %dx%dx%d bias %d", M, N, K, with_bias);
+  expect_out(what, pre);
+  snprintf(what, sizeof what, "linear_gelu act %dx%dx%d bias %d", M, N, K, with_bias);
+  expect_out(what, y);
+  pair_free(&x), pair_free(&W), pair_free(&b), pair_free(&pre), pair_free(&y);
+}
+
+static void t_linear_gelu(void) {
+  long before = k_counter(G, "gelu_epilogue");
+  check_linear_gelu(3, 5, 7, 1);       /* N not a multiple of 8: two ops */
+  check_linear_gelu(67, 128, 64, 1);   /* the few-row kernel when it is on */
+  check_linear_gelu(16, 64, 64, 0);    /* no bias */
+  check_linear_gelu(130, 400, 33, 1);
+  check_linear_gelu(256, 512, 128, 1);
+  fprintf(stderr, "    %ld of 5 through cuBLASLt's GELU epilogue\n", k_counter(G, "gelu_epilogue") - before);
+}
+
 /* The few-row kernel (RDT_CUDA_SKINNY=1, 16-bit activations): shapes it takes
  * (M <= 128, N and K multiples of 64, aligned x) and shapes it must leave to
  * cuBLASLt; k_counter tells which ran. */
@@ -599,6 +625,7 @@ static int selected(const char *group) { return test_in_list(getenv("RDT_CUDA_OP
 
 static void run_all(void) {
   RUN(t_linear);
+  RUN(t_linear_gelu);
   RUN(t_linear_backward);
   RUN(t_rmsnorm);
   RUN(t_other_norms);
@@ -658,6 +685,18 @@ int main(void) {
     TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
     fprintf(stderr, "-- activations %s, few-row products by the skinny kernel\n", rdt_dtype_name(types[i]));
     RUN(t_skinny);
+    RUN(t_linear_gelu);
+  }
+  /* cuBLASLt's GELU epilogue (opt-in) */
+  k_close(G);
+  unsetenv("RDT_CUDA_SKINNY");
+  setenv("RDT_CUDA_GELU_EPILOGUE", "1", 1);
+  G = k_open("cuda", 0);
+  for (int i = 0; i < 3; i++) {
+    CHECK(k_set_act_dtype(G, types[i]) == 0);
+    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
+    fprintf(stderr, "-- activations %s, linear + GELU through cuBLASLt's GELU epilogue\n", rdt_dtype_name(types[i]));
+    RUN(t_linear_gelu);
   }
   k_close(G);
   k_close(C);

@@ -1,7 +1,8 @@
 /* kernels/cuda/emu/cublasLt.h: a host emulation of the cuBLASLt subset that
  * kernels/cuda/gemm.cu uses (verification tool; see run.sh), following the
  * documented column-major semantics D = alpha op(A) op(B) + beta C (+ bias[m]
- * with the BIAS epilogue), accumulated in double.  C is not read when beta is
+ * with the BIAS epilogue; GELU of that, its input to the aux buffer, with
+ * GELU_AUX(_BIAS)), accumulated in double.  C is not read when beta is
  * 0.  The heuristic checks that the layouts agree with the transposes and
  * with D; EMU_BIAS_F32_ONLY_FOR_F32=1 makes it refuse a bias epilogue on a
  * 16-bit output, to exercise gemm.cu's fallback. */
@@ -15,9 +16,13 @@ typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
 typedef enum cudaDataType_t { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14 } cudaDataType_t;
 typedef cudaDataType_t cudaDataType;
-typedef enum { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4 } cublasLtEpilogue_t;
+typedef enum { CUBLASLT_EPILOGUE_DEFAULT = 1, CUBLASLT_EPILOGUE_BIAS = 4, CUBLASLT_EPILOGUE_GELU = 32,
+               CUBLASLT_EPILOGUE_GELU_AUX = 32 | 128, CUBLASLT_EPILOGUE_GELU_BIAS = 32 | 4,
+               CUBLASLT_EPILOGUE_GELU_AUX_BIAS = 32 | 128 | 4 } cublasLtEpilogue_t;
 typedef enum { CUBLASLT_MATMUL_DESC_TRANSA = 3, CUBLASLT_MATMUL_DESC_TRANSB = 4, CUBLASLT_MATMUL_DESC_EPILOGUE = 7,
-               CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26 } cublasLtMatmulDescAttributes_t;
+               CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11,
+               CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,
+               CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE = 26 } cublasLtMatmulDescAttributes_t;
 typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
                CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
                CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8 } cublasLtMatmulPreferenceAttributes_t;
@@ -25,7 +30,7 @@ typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, CUBLASLT_MATMUL_PRE
 typedef struct { uint64_t data[8]; } cublasLtMatmulAlgo_t;
 typedef struct { cublasLtMatmulAlgo_t algo; size_t workspaceSize; cublasStatus_t state; float wavesCount; int reserved[4]; } cublasLtMatmulHeuristicResult_t;
 struct emu_lt { int dummy; };
-struct emu_desc { int ta = 0, tb = 0, epi = 1, bias_type = -1; const void *bias = nullptr; };
+struct emu_desc { int ta = 0, tb = 0, epi = 1, bias_type = -1; const void *bias = nullptr; void *aux = nullptr; int64_t aux_ld = 0; };
 struct emu_layout { int type; uint64_t rows, cols; int64_t ld; };
 struct emu_pref { int dummy; };
 typedef emu_lt *cublasLtHandle_t;
@@ -47,6 +52,8 @@ static inline cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t
     case CUBLASLT_MATMUL_DESC_EPILOGUE: if (n != 4) return CUBLAS_STATUS_INVALID_VALUE; memcpy(&d->epi, buf, 4); break;
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER: if (n != 8) return CUBLAS_STATUS_INVALID_VALUE; memcpy(&d->bias, buf, 8); break;
     case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: if (n != 4) return CUBLAS_STATUS_INVALID_VALUE; memcpy(&d->bias_type, buf, 4); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: if (n != 8) return CUBLAS_STATUS_INVALID_VALUE; memcpy(&d->aux, buf, 8); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: if (n != 8) return CUBLAS_STATUS_INVALID_VALUE; memcpy(&d->aux_ld, buf, 8); break;
     default: return CUBLAS_STATUS_INVALID_VALUE;
   }
   return CUBLAS_STATUS_SUCCESS;
@@ -78,10 +85,12 @@ static inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cu
   uint64_t m, n, k;
   *count = 0;
   if (req < 1 || !emu_dims(op, A, B, C, D, &m, &n, &k)) return CUBLAS_STATUS_INVALID_VALUE;
-  if (op->epi == CUBLASLT_EPILOGUE_BIAS) {
+  if (op->epi & CUBLASLT_EPILOGUE_BIAS) {
     const char *e = getenv("EMU_BIAS_F32_ONLY_FOR_F32");  /* emulate: fp32 bias only with fp32 output */
     if (e && *e == '1' && D->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
   }
+  /* the documented GELU_AUX rules: an aux buffer whose ld is a multiple of 8 and at least m */
+  if ((op->epi & 128) && (!op->aux || op->aux_ld % 8 || op->aux_ld < (int64_t)D->rows)) return CUBLAS_STATUS_INVALID_VALUE;
   /* up to 3 candidates (all the same algorithm here), so a caller's choice among them runs */
   int c = req < 3 ? req : 3;
   memset(res, 0, sizeof *res * (size_t)c);
@@ -124,10 +133,17 @@ static inline cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc
       }
       s *= a;
       if (b != 0) s += b * emu_get(C, Cl->type, i + j * Cl->ld);
-      if (op->epi == CUBLASLT_EPILOGUE_BIAS) s += emu_get(op->bias, op->bias_type == -1 ? Dl->type : op->bias_type, i);
+      if (op->epi & CUBLASLT_EPILOGUE_BIAS) s += emu_get(op->bias, op->bias_type == -1 ? Dl->type : op->bias_type, i);
       out[i + j * m] = s;
     }
   for (uint64_t j = 0; j < n; j++)
-    for (uint64_t i = 0; i < m; i++) emu_put(D, Dl->type, i + j * Dl->ld, out[i + j * m]);
+    for (uint64_t i = 0; i < m; i++) {
+      double s = out[i + j * m];
+      if (op->epi & CUBLASLT_EPILOGUE_GELU) { /* GELU-tanh (the form cuBLASLt is taken to use); aux = its input */
+        if (op->epi & 128) emu_put(op->aux, Dl->type, i + j * op->aux_ld, s);
+        s = 0.5 * s * (1.0 + tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)));
+      }
+      emu_put(D, Dl->type, i + j * Dl->ld, s);
+    }
   return CUBLAS_STATUS_SUCCESS;
 }
