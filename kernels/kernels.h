@@ -87,6 +87,10 @@ void k_linear_backward(k_backend *b, void *dx, float *dW, float *dbias,
  * itself is not centred.  rstd[rows] (F32, may be NULL) saves rsqrt(var+eps). */
 void k_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w,
                int rows, int dim, float eps);
+/* s = a + c (k_add), then y = RmsNorm(s) (k_rmsnorm): a residual connection
+ * followed by the next sublayer's norm, one pass on CUDA. */
+void k_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w,
+                   int rows, int dim, float eps);
 void k_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy,
                         const void *x, const float *w, const float *rstd,
                         int rows, int dim, int acc);

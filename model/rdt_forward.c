@@ -275,16 +275,15 @@ void rdt_block_forward(rdt_model *m, int i) {
   k_rmsnorm(b, a->kn, a->rstd_k, a->k_raw, rdt_p(m, w->k_norm), N * nh, hd, eps);
   k_attention(b, a->att, a->lse, a->qn, a->kn, a->v, NULL, NULL, B, T, T, nh, hd, scale);
   k_linear(b, p->tmp, a->att, rdt_w(m, w->proj_w), rdt_p(m, w->proj_b), N, H, H);
-  k_add(b, s1, s0, p->tmp, NH);
+  /* residual, then the cross-attention's norm, in one op */
+  k_add_rmsnorm(b, s1, a->xn2, a->rstd2, s0, p->tmp, rdt_p(m, w->norm2), N, H, eps);
   /* cross-attention to the block's condition (K/V from rdt_conditions) */
-  k_rmsnorm(b, a->xn2, a->rstd2, s1, rdt_p(m, w->norm2), N, H, eps);
   k_linear(b, a->cq_raw, a->xn2, rdt_w(m, w->cq_w), rdt_p(m, w->cq_b), N, H, H);
   k_rmsnorm(b, a->cqn, a->rstd_cq, a->cq_raw, rdt_p(m, w->cq_norm), N * nh, hd, eps);
   k_attention(b, a->catt, a->clse, a->cqn, a->ckn, a->cv, mask, NULL, B, T, Lc, nh, hd, scale);
   k_linear(b, p->tmp, a->catt, rdt_w(m, w->cproj_w), rdt_p(m, w->cproj_b), N, H, H);
-  k_add(b, s2, s1, p->tmp, NH);
-  /* MLP, ratio 1 */
-  k_rmsnorm(b, a->xn3, a->rstd3, s2, rdt_p(m, w->norm3), N, H, eps);
+  /* residual and the MLP's norm; MLP, ratio 1 */
+  k_add_rmsnorm(b, s2, a->xn3, a->rstd3, s1, p->tmp, rdt_p(m, w->norm3), N, H, eps);
   k_linear_gelu(b, a->h, a->g, a->xn3, rdt_w(m, w->fc1_w), rdt_p(m, w->fc1_b), N, H, H);
   k_linear(b, p->tmp, a->g, rdt_w(m, w->fc2_w), rdt_p(m, w->fc2_b), N, H, H);
   k_add(b, s3, s2, p->tmp, NH);

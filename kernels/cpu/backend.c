@@ -104,6 +104,7 @@ static const k_ops cpu_ops = {
   .linear_gelu = kcpu_linear_gelu,
   .rmsnorm = kcpu_rmsnorm,
   .rmsnorm_backward = kcpu_rmsnorm_backward,
+  .add_rmsnorm = kcpu_add_rmsnorm,
   .rmsnorm_meansq = kcpu_rmsnorm_meansq,
   .layernorm = kcpu_layernorm,
   .gelu = kcpu_gelu,

@@ -114,6 +114,13 @@ void kcpu_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float
   norm_run(b, &j, rows);
 }
 
+/* The two ops (one pass only matters on a GPU). */
+void kcpu_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w,
+                      int rows, int dim, float eps) {
+  kcpu_add(b, s, a, c, (size_t)rows * dim);
+  kcpu_rmsnorm(b, y, rstd, s, w, rows, dim, eps);
+}
+
 void kcpu_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps) {
   norm_job j = {NORM_MEANSQ, y, NULL, x, w, NULL, dim, eps};
   norm_run(b, &j, rows);

@@ -240,6 +240,8 @@ void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *
 void kc_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,
                          const float *rstd, int rows, int dim, int acc);
 void kc_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps);
+void kc_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w, int rows,
+                    int dim, float eps);
 void kc_layernorm(k_backend *b, void *y, const void *x, const float *w, const float *bias, int rows, int dim, float eps);
 void kc_softmax(k_backend *b, void *y, const void *x, int rows, int cols);
 /* attention.cu */

@@ -8,6 +8,8 @@
  *   upstream RmsNorm  y = x r w,            r = 1/sqrt(sum (x - mean)^2 / (dim-1) + eps)
  *   T5 mean square    y = x r w,            r = 1/sqrt(sum x^2 / dim + eps)
  *   LayerNorm         y = (x - mean) r w + bias,  r = 1/sqrt(sum (x - mean)^2 / dim + eps)
+ * With x2 (k_add_rmsnorm) the row is first x + x2, rounded to the activation
+ * type as k_add rounds it and written to s; the norm reads that sum.
  */
 #include "kernels/cuda/kcuda.cuh"
 
@@ -42,11 +44,18 @@ typedef struct {
 
 template <typename T>
 __global__ void kc_norm_kernel(T *y, float *rstd, const T *x, const float *w, const float *bias, int rows, int dim,
-                               float eps, kc_norm_kind kind) {
+                               float eps, kc_norm_kind kind, const T *x2, T *s) {
   int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= rows) return;
   const T *xr = x + (size_t)row * dim;
   T *yr = y + (size_t)row * dim;
+  if (x2) { /* the residual sum first; the warp then reads it back */
+    T *sr = s + (size_t)row * dim;
+    const T *x2r = x2 + (size_t)row * dim;
+    for (int i = lane; i < dim; i += 32) sr[i] = kc_to<T>(kc_f(xr[i]) + kc_f(x2r[i]));
+    __syncwarp();
+    xr = sr;
+  }
   float mean = kind.centre_stat || kind.centre_out ? kc_row_mean(xr, dim, lane) : 0.f;
   float sq = kc_row_sqdev(xr, dim, kind.centre_stat ? mean : 0.f, lane);
   float r = 1.f / sqrtf(sq / (float)(kind.bessel ? dim - 1 : dim) + eps);
@@ -76,7 +85,7 @@ __device__ float kc_block_sum(float v, float *red) {
 
 template <typename T, int VPT>
 __global__ void kc_norm_block_kernel(T *y, float *rstd, const T *x, const float *w, const float *bias, int rows,
-                                     int dim, float eps, kc_norm_kind kind) {
+                                     int dim, float eps, kc_norm_kind kind, const T *x2, T *sum) {
   __shared__ float red[KC_NORM_THREADS / 32];
   int row = blockIdx.x;
   if (row >= rows) return;
@@ -87,6 +96,11 @@ __global__ void kc_norm_block_kernel(T *y, float *rstd, const T *x, const float 
   for (int k = 0; k < VPT; k++) {
     int i = threadIdx.x + k * KC_NORM_THREADS;
     v[k] = i < dim ? kc_f(xr[i]) : 0.f;
+    if (x2 && i < dim) { /* the residual sum, rounded as k_add rounds it */
+      T t = kc_to<T>(v[k] + kc_f(x2[(size_t)row * dim + i]));
+      sum[(size_t)row * dim + i] = t;
+      v[k] = kc_f(t);
+    }
     s += v[k];
   }
   float mean = kind.centre_stat || kind.centre_out ? kc_block_sum(s, red) / (float)dim : 0.f;
@@ -109,27 +123,32 @@ __global__ void kc_norm_block_kernel(T *y, float *rstd, const T *x, const float 
 }
 
 static void kc_norm(k_backend *b, void *y, float *rstd, const void *x, const float *w, const float *bias, int rows,
-                    int dim, float eps, kc_norm_kind kind) {
+                    int dim, float eps, kc_norm_kind kind, const void *x2 = NULL, void *sum = NULL) {
   if (rows <= 0) return;
   cudaStream_t st = kc(b)->stream;
   if (dim >= 512 && dim <= 8 * KC_NORM_THREADS) {
     KC_DISPATCH(b->act, T,
                 kc_norm_block_kernel<T, 8><<<(unsigned)rows, KC_NORM_THREADS, 0, st>>>(
-                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind, (const T *)x2, (T *)sum));
   } else if (dim > 8 * KC_NORM_THREADS && dim <= 16 * KC_NORM_THREADS) {
     KC_DISPATCH(b->act, T,
                 kc_norm_block_kernel<T, 16><<<(unsigned)rows, KC_NORM_THREADS, 0, st>>>(
-                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind, (const T *)x2, (T *)sum));
   } else {
     KC_DISPATCH(b->act, T,
                 kc_norm_kernel<T><<<kc_row_blocks(rows), KC_ROW_WARPS * 32, 0, st>>>(
-                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind));
+                    (T *)y, rstd, (const T *)x, w, bias, rows, dim, eps, kind, (const T *)x2, (T *)sum));
   }
   KC_LAUNCH();
 }
 
 void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps) {
   kc_norm(b, y, rstd, x, w, NULL, rows, dim, eps, kc_norm_kind{1, 0, 1});
+}
+
+void kc_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w, int rows,
+                    int dim, float eps) {
+  kc_norm(b, y, rstd, a, w, NULL, rows, dim, eps, kc_norm_kind{1, 0, 1}, c, s);
 }
 
 void kc_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps) {

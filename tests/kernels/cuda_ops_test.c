@@ -280,6 +280,34 @@ static void t_rmsnorm(void) {
       pair_free(&dx);
     }
     free(rs);
+    /* the residual sum and the norm in one op (both kernels: warp and block
+     * per row).  The GPU normalises its sum rounded to the activation type,
+     * so the CPU's norm is taken of that same sum. */
+    pair a = act_in(n, -1, 1), s = act_out(n);
+    k_add_rmsnorm(C, s.c, y.c, rstd.c, a.c, x.c, w.c, rows, dim, 1e-6f);
+    k_add_rmsnorm(G, s.g, y.g, rstd.g, a.g, x.g, w.g, rows, dim, 1e-6f);
+    snprintf(what, sizeof what, "add_rmsnorm sum %dx%d", rows, dim);
+    expect_out(what, s);
+    float *sg = rdt_malloc(n * sizeof(float));
+    k_download_act(G, sg, s.g, n);
+    k_upload(C, s.c, sg, n * sizeof(float));
+    free(sg);
+    k_rmsnorm(C, y.c, rstd.c, s.c, w.c, rows, dim, 1e-6f);
+    snprintf(what, sizeof what, "add_rmsnorm y %dx%d", rows, dim);
+    expect_out(what, y);
+    snprintf(what, sizeof what, "add_rmsnorm rstd %dx%d", rows, dim);
+    expect_out(what, rstd);
+    /* on the GPU too the fused op equals k_add then k_rmsnorm, bit for bit */
+    pair s2 = act_out(n), y2 = act_out(n), rstd2 = f32_out(rows);
+    k_add(G, s2.g, a.g, x.g, n);
+    k_rmsnorm(G, y2.g, rstd2.g, s2.g, w.g, rows, dim, 1e-6f);
+    float *u = rdt_malloc(n * sizeof(float)), *v = rdt_malloc(n * sizeof(float));
+    k_download_act(G, u, s.g, n), k_download_act(G, v, s2.g, n);
+    CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "add_rmsnorm %dx%d: sum differs from k_add", rows, dim);
+    k_download_act(G, u, y.g, n), k_download_act(G, v, y2.g, n);
+    CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "add_rmsnorm %dx%d: y differs from k_add + k_rmsnorm", rows, dim);
+    free(u), free(v);
+    pair_free(&a), pair_free(&s), pair_free(&s2), pair_free(&y2), pair_free(&rstd2);
     pair_free(&x), pair_free(&w), pair_free(&y), pair_free(&rstd), pair_free(&r), pair_free(&dy), pair_free(&dw);
   }
 }
