@@ -667,6 +667,21 @@ static void run_all(void) {
   RUN(t_conversions);
 }
 
+static const rdt_dtype TYPES[3] = {RDT_F32, RDT_BF16, RDT_F16};
+
+/* Activations of type TYPES[i] on the CUDA side, their bound, a header line. */
+static void use_dtype(int i, const char *section) {
+  CHECK(k_set_act_dtype(G, TYPES[i]) == 0);
+  TOL = TYPES[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
+  fprintf(stderr, "-- activations %s%s\n", rdt_dtype_name(TYPES[i]), section);
+}
+
+/* A fresh CUDA backend (it reads its switches from the environment at open). */
+static void reopen(void) {
+  k_close(G);
+  G = k_open("cuda", 0);
+}
+
 int main(void) {
   if (!k_cuda_available()) {
     fprintf(stderr, "skipped: no CUDA device visible\n");
@@ -681,49 +696,36 @@ int main(void) {
   fprintf(stderr, "%s against %s\n", k_name(G), k_name(C));
   CHECK(k_act_dtype(G) == RDT_BF16); /* the CUDA default */
   RUN(t_memory);
-  rdt_dtype types[] = {RDT_F32, RDT_BF16, RDT_F16};
   for (int i = 0; i < 3; i++) {
-    CHECK(k_set_act_dtype(G, types[i]) == 0);
-    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
-    fprintf(stderr, "-- activations %s\n", rdt_dtype_name(types[i]));
+    use_dtype(i, "");
     run_all();
   }
   /* The alternative paths: the bias added by a separate kernel instead of the
    * GEMM epilogue, and 16-bit attention on CUDA cores instead of tensor cores. */
-  k_close(G);
   setenv("RDT_CUDA_BIAS_EPILOGUE", "0", 1);
   setenv("RDT_CUDA_ATTN_TC", "0", 1);
-  G = k_open("cuda", 0);
+  reopen();
   for (int i = 0; i < 3; i++) {
-    CHECK(k_set_act_dtype(G, types[i]) == 0);
-    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
-    fprintf(stderr, "-- activations %s, bias without the epilogue, attention without tensor cores\n",
-            rdt_dtype_name(types[i]));
+    use_dtype(i, ", bias without the epilogue, attention without tensor cores");
     RUN(t_linear);
-    if (types[i] != RDT_F32) RUN(t_attention);
+    if (TYPES[i] != RDT_F32) RUN(t_attention);
   }
   /* The few-row GEMM kernel (opt-in). */
-  k_close(G);
   unsetenv("RDT_CUDA_BIAS_EPILOGUE");
   unsetenv("RDT_CUDA_ATTN_TC");
   setenv("RDT_CUDA_SKINNY", "1", 1);
-  G = k_open("cuda", 0);
+  reopen();
   for (int i = 0; i < 3; i++) {
-    CHECK(k_set_act_dtype(G, types[i]) == 0);
-    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
-    fprintf(stderr, "-- activations %s, few-row products by the skinny kernel\n", rdt_dtype_name(types[i]));
+    use_dtype(i, ", few-row products by the skinny kernel");
     RUN(t_skinny);
     RUN(t_linear_gelu);
   }
   /* cuBLASLt's GELU epilogue (opt-in) */
-  k_close(G);
   unsetenv("RDT_CUDA_SKINNY");
   setenv("RDT_CUDA_GELU_EPILOGUE", "1", 1);
-  G = k_open("cuda", 0);
+  reopen();
   for (int i = 0; i < 3; i++) {
-    CHECK(k_set_act_dtype(G, types[i]) == 0);
-    TOL = types[i] == RDT_F32 ? TOL_F32 : TOL_HALF;
-    fprintf(stderr, "-- activations %s, linear + GELU through cuBLASLt's GELU epilogue\n", rdt_dtype_name(types[i]));
+    use_dtype(i, ", linear + GELU through cuBLASLt's GELU epilogue");
     RUN(t_linear_gelu);
   }
   k_close(G);
