@@ -32,6 +32,39 @@ static void t_linear(void) {
   check_linear(800, 40, 70, 0);    /* tiled by rows */
 }
 
+/* The fused ops against references built from the double ones: Linear + GELU
+ * (the pre-activation and the activation), residual sum + RmsNorm. */
+static void t_fused(void) {
+  int M = 67, N = 129, K = 65, rows = 33, dim = 129;
+  float *x = kref_rand((size_t)M * K, -1, 1), *W = kref_rand((size_t)N * K, -1, 1), *b = kref_rand(N, -1, 1);
+  double *xd = kref_to_double(x, (size_t)M * K), *Wd = kref_to_double(W, (size_t)N * K), *bd = kref_to_double(b, N);
+  double *pre = rdt_malloc((size_t)M * N * sizeof(double)), *act = rdt_malloc((size_t)M * N * sizeof(double));
+  kref_linear(pre, xd, Wd, bd, M, N, K);
+  for (size_t i = 0; i < (size_t)M * N; i++) act[i] = kref_gelu(pre[i]);
+  void *dx = kref_up(B_, x, (size_t)M * K), *dW = kref_up(B_, W, (size_t)N * K);
+  void *dpre = k_alloc(B_, (size_t)M * N * 4), *dact = k_alloc(B_, (size_t)M * N * 4);
+  float *db = kref_up(B_, b, N);
+  k_linear_gelu(B_, dpre, dact, dx, dW, db, M, N, K);
+  float *ypre = kref_down(B_, dpre, (size_t)M * N), *yact = kref_down(B_, dact, (size_t)M * N);
+  KREF_CHECK("linear_gelu pre", ypre, pre, (size_t)M * N, 1e-5);
+  KREF_CHECK("linear_gelu act", yact, act, (size_t)M * N, 1e-5);
+  size_t n = (size_t)rows * dim;
+  float *a = kref_rand(n, -1, 1), *c = kref_rand(n, -1, 1), *w = kref_rand(dim, 0.5, 1.5);
+  double *sd = rdt_malloc(n * sizeof(double)), *wd = kref_to_double(w, dim), *ref = rdt_malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) sd[i] = (double)a[i] + c[i];
+  kref_rmsnorm(ref, sd, wd, rows, dim, 1e-6);
+  void *da = kref_up(B_, a, n), *dc = kref_up(B_, c, n), *ds = k_alloc(B_, n * 4), *dy = k_alloc(B_, n * 4);
+  float *rstd = k_alloc(B_, (size_t)rows * 4);
+  k_add_rmsnorm(B_, ds, dy, rstd, da, dc, w, rows, dim, 1e-6f);
+  float *s = kref_down(B_, ds, n), *y = kref_down(B_, dy, n);
+  KREF_CHECK("add_rmsnorm sum", s, sd, n, 1e-7);
+  KREF_CHECK("add_rmsnorm y", y, ref, n, 1e-5);
+  k_free(B_, dx), k_free(B_, dW), k_free(B_, dpre), k_free(B_, dact), k_free(B_, db);
+  k_free(B_, da), k_free(B_, dc), k_free(B_, ds), k_free(B_, dy), k_free(B_, rstd);
+  free(x), free(W), free(b), free(xd), free(Wd), free(bd), free(pre), free(act), free(ypre), free(yact);
+  free(a), free(c), free(w), free(sd), free(wd), free(ref), free(s), free(y);
+}
+
 /* ---------------------------------------------------------------- norms */
 static void check_rmsnorm(int rows, int dim, double offset) {
   size_t n = (size_t)rows * dim;
@@ -323,6 +356,7 @@ int main(void) {
   RUN(t_layout);
   RUN(t_timestep_embed);
   RUN(t_mse);
+  RUN(t_fused);
   k_close(B_);
   return test_done();
 }
