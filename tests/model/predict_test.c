@@ -349,6 +349,16 @@ static void t_cuda(void) {
     compare_outputs(at(cpu), at(bf16), what, 2e-2, 1e-1);
   }
   free_batch(&tb);
+  /* batch 1, as a policy query (67 rows: the few-row GEMM kernel's case when
+   * RDT_CUDA_SKINNY=1) */
+  test_batch one = random_batch(&cfg, 1, 5, 47);
+  write_inputs(at("one.in"), &one, "sample", NULL, none);
+  CHECK(predict("sample", at("one.in"), at("one.cpu"), "--intermediates") == 0);
+  CHECK(predict("sample", at("one.in"), at("one.fp32"), "--intermediates --device cuda --mixed_precision no") == 0);
+  CHECK(predict("sample", at("one.in"), at("one.bf16"), "--intermediates --device cuda --mixed_precision bf16") == 0);
+  compare_outputs(at("one.cpu"), at("one.fp32"), "sample b1 cuda fp32", 1e-5, 1e-5);
+  compare_outputs(at("one.cpu"), at("one.bf16"), "sample b1 cuda bf16", 2e-2, 1e-1);
+  free_batch(&one);
 }
 
 /* rdt_model_sample on CUDA (graphs on, the default) replays its denoising loop
