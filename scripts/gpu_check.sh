@@ -227,7 +227,7 @@ if [ -x "$RDT" ]; then
     step "$name" "$limit" "$part" "$RDT" bench "$@"
     cat "$part" >>"$OUT/bench.log"
     local note="see bench.log"
-    [ "$RC" = 0 ] && note=$(grep -oE '"(mfu|median_ms|step_time_s|samples_per_s|achieved_tflops)": *[0-9.e+-]+' "$part" | head -4 | tr -d '"' | tr '\n' ' ')
+    [ "$RC" = 0 ] && note=$(grep -oE '"(mfu|median_ms|step_time_s|samples_per_s|achieved_tflops|device_bytes_in_use)": *[0-9.e+-]+' "$part" | head -5 | tr -d '"' | tr '\n' ' ')
     row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$note"
     [ "$RC" = 0 ] && { echo "# $name"; grep -v '^====' "$part"; } >>"$OUT/bench.json"
     rm -f "$part"
@@ -250,6 +250,10 @@ if [ -x "$RDT" ]; then
   bench "bench policy 1b b1" 90 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
   bench "bench train 1b b8" 150 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
   bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
+  # one rank's memory under ZeRO-1 over 2 and 4 GPUs (the 24 GB question; the all-gather is not made)
+  for zw in 2 4; do
+    bench "train 1b b8 ckpt zero1/$zw" 90 train --config configs/base.yaml --device cuda --batch 8 --steps 2 --warmup 1 --gradient_checkpointing --zero_world $zw
+  done
   bench "bench kernels" 90 kernels --backend cuda
   bench "bench encoders" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 4 --batch 1 --tokens 32
   # the opt-in switches against the default above (same machine, same run)

@@ -86,8 +86,10 @@ static void synth_free(synth_batch *s) {
   free(s->actions), free(s->noise), free(s->timesteps);
 }
 
-/* One training step as the trainer makes it; returns the loss. */
-static float train_step(rdt_model *m, const synth_batch *s, rdt_adamw *opt, rdt_ema *ema) {
+/* One training step as the trainer makes it; returns the loss.  sharded: the
+ * optimizer holds one ZeRO-1 shard, so the compute copy is refreshed after
+ * the update as the trainer does after its all-gather (not made here). */
+static float train_step(rdt_model *m, const synth_batch *s, rdt_adamw *opt, rdt_ema *ema, int sharded) {
   k_backend *b = rdt_model_backend(m);
   float loss, *grads = rdt_model_grads(m);
   size_t n = rdt_model_numel(m);
@@ -95,14 +97,15 @@ static float train_step(rdt_model *m, const synth_batch *s, rdt_adamw *opt, rdt_
   if (rdt_model_loss(m, &s->in, s->actions, s->noise, s->timesteps, 1, 1.0f, &loss) != 0) rdt_die_last();
   double norm = rdt_grad_norm(b, grads, n);
   rdt_adamw_ema_step(opt, ema, rdt_model_params(m), grads, rdt_grad_clip_coef(norm, 1.0), 1e-4,
-                     rdt_model_compute_copy(m));
+                     sharded ? NULL : rdt_model_compute_copy(m));
+  if (sharded) rdt_model_params_changed(m);
   k_sync(b);
   return loss;
 }
 
 int rdt_bench_train(int argc, char **argv) {
   const char *config = NULL, *device = NULL, *precision = NULL;
-  int64_t batch = 4, steps = 3, warmup = 1, threads = 0, lang_len = 32, seed = 0;
+  int64_t batch = 4, steps = 3, warmup = 1, threads = 0, lang_len = 32, seed = 0, zero_world = 1;
   double peak = 0;
   int ckpt = 0;
   rdt_flag flags[] = {
@@ -117,12 +120,16 @@ int rdt_bench_train(int argc, char **argv) {
       {"peak_tflops", RDT_FLAG_FLOAT, &peak, "0", "device peak for MFU (0: none on CPU, 989.4 bf16 on H100/H200)"},
       {"seed", RDT_FLAG_INT, &seed, "0", "seed of the random weights and batch"},
       {"gradient_checkpointing", RDT_FLAG_BOOL, &ckpt, "false", "recompute each block's activations in the backward pass"},
+      {"zero_world", RDT_FLAG_INT, &zero_world, "1",
+       "the memory of one rank of N under --zero_stage 1: AdamW moments and EMA for 1/N of the parameters "
+       "(the all-gather is not made or timed)"},
   };
   rdt_overrides ov;
   rdt_cmd_flags("bench train", "Time of one training step on a synthetic batch (JSON).", flags,
                 (int)(sizeof flags / sizeof flags[0]), argc, argv, &ov, NULL);
   if (!config) rdt_die("rdt bench train needs --config");
   if (batch < 1 || steps < 1 || warmup < 0) rdt_die("--batch and --steps must be positive, --warmup >= 0");
+  if (zero_world < 1) rdt_die("--zero_world must be at least 1");
   rdt_model_config cfg;
   if (rdt_cmd_model_config(config, &ov, NULL, &cfg) != 0) rdt_die_last();
   if (lang_len < 1 || lang_len > cfg.max_lang_cond_len) rdt_die("--lang_len must be in 1..%d", cfg.max_lang_cond_len);
@@ -135,19 +142,23 @@ int rdt_bench_train(int argc, char **argv) {
   if (!m) rdt_die_last();
   rdt_model_init(m, (uint64_t)seed);
   rdt_model_set_checkpointing(m, ckpt);
+  /* rank 0's shard as rdt_dist_shard cuts it (1/N, a multiple of 64 floats) */
+  size_t n = rdt_model_numel(m), shard = (n + (size_t)zero_world - 1) / (size_t)zero_world;
+  shard = (shard + 63) / 64 * 64;
+  if (shard > n) shard = n;
   rdt_adamw opt;
   rdt_adamw_cfg ac = {0.9, 0.999, 1e-8, 0.01};
-  rdt_adamw_init(&opt, b, &ac, rdt_model_numel(m));
+  rdt_adamw_init_shard(&opt, b, &ac, 0, shard);
   rdt_ema ema;
   rdt_ema_cfg ec = {cfg.ema_update_after_step, cfg.ema_inv_gamma, cfg.ema_power, cfg.ema_min_value, cfg.ema_max_value};
-  rdt_ema_init(&ema, b, &ec, rdt_model_params(m), rdt_model_numel(m));
+  rdt_ema_init_shard(&ema, b, &ec, rdt_model_params(m), 0, shard);
   synth_batch s;
   synth_new(&s, &cfg, (int)batch, (int)lang_len, (uint64_t)seed);
   double *t = rdt_malloc((size_t)steps * sizeof(double)), sum = 0;
   float first = 0, last = 0;
   for (int64_t i = 0; i < warmup + steps; i++) {
     double t0 = rdt_now();
-    last = train_step(m, &s, &opt, &ema);
+    last = train_step(m, &s, &opt, &ema, zero_world > 1);
     if (i == 0) first = last;
     if (i >= warmup) t[i - warmup] = rdt_now() - t0, sum += t[i - warmup];
   }
@@ -168,6 +179,7 @@ int rdt_bench_train(int argc, char **argv) {
   jw_key(&w, "img_tokens"), jw_int(&w, cfg.img_cond_len);
   jw_key(&w, "steps"), jw_int(&w, steps);
   jw_key(&w, "gradient_checkpointing"), jw_bool(&w, ckpt);
+  jw_key(&w, "zero_world"), jw_int(&w, zero_world);
   jw_key(&w, "activation_bytes"), jw_int(&w, (int64_t)rdt_model_activation_bytes(m));
   jw_key(&w, "device_bytes_in_use"), jw_int(&w, (int64_t)k_bytes_in_use(b));
   jw_key(&w, "step_time_s"), jw_num(&w, med);
