@@ -9,6 +9,10 @@
  * host memory when the build has no NCCL.  Without mpirun the world is one
  * process and nothing here communicates.
  *
+ * The gradient average can overlap the backward pass (rdt_dist_mean_start /
+ * rdt_dist_mean_wait), and ZeRO-1 shards the optimizer state over the ranks
+ * (rdt_dist_shard, rdt_dist_allgather_f32, rdt_dist_gather_host).
+ *
  * A dead rank never hangs the others: mpirun stops the job when a process
  * dies, a rank stopped that way says so on stderr, and every collective gives
  * up after RDT_DIST_TIMEOUT seconds (default 600) with a message and

@@ -5,9 +5,13 @@
  * grad scale 1/accumulation (accelerate's loss division), the EMA updated
  * after every micro-batch as upstream; then the gradient mean over ranks, its
  * global norm (NaN/Inf stops the run with the step number, saving nothing),
- * clipping to max_grad_norm, AdamW at the scheduled learning rate.  Rank 0
- * logs, validates every sample_period steps, saves checkpoint-N every
- * checkpointing_period steps and the final weights at the end.
+ * clipping to max_grad_norm, AdamW at the scheduled learning rate (one fused
+ * pass with the EMA; rdt_adamw_ema_step).  With several ranks the gradient
+ * average overlaps the last micro-batch's backward pass; with zero_stage 1
+ * each rank keeps the moments and EMA of its shard and the weights are
+ * all-gathered after the update.  Rank 0 logs, validates every sample_period
+ * steps, saves checkpoint-N every checkpointing_period steps (gathering the
+ * shards) and the final weights at the end.
  */
 #ifndef RDT_TRAIN_TRAINER_H
 #define RDT_TRAIN_TRAINER_H
