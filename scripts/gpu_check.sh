@@ -30,7 +30,7 @@
 # CUDA cores: see docs/CUDA.md);
 # RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
 # training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
-# benchmarks; RDT_GPU_CHECK_BUDGET=S bounds the whole run (default 420 s).
+# benchmarks; RDT_GPU_CHECK_BUDGET=S bounds the whole run (default 450 s).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -80,9 +80,9 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 row() { ROWS+=("$(printf '%-22s %-10s %7s  %s' "$1" "$2" "$3" "$4")"); }
 
 # step NAME LIMIT LOG CMD...: run CMD with a time limit, output appended to LOG; sets RC
-# The whole run keeps within RDT_GPU_CHECK_BUDGET seconds (default 420): each
+# The whole run keeps within RDT_GPU_CHECK_BUDGET seconds (default 450): each
 # step's limit is cut to what is left, and a step with under 10 s left is not run.
-BUDGET=${RDT_GPU_CHECK_BUDGET:-420}
+BUDGET=${RDT_GPU_CHECK_BUDGET:-450}
 START_S=$(date +%s)
 step() {
   local name=$1 limit=$2 log=$3
@@ -247,18 +247,13 @@ if [ -x "$RDT" ]; then
   fi
   [ "${RDT_GPU_CHECK_BENCH:-1}" = 1 ] || BENCH_SKIP=1
   bench() { [ -z "${BENCH_SKIP:-}" ] && bench_run "$@"; }
-  bench "bench policy 1b b1" 90 policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2
-  bench "bench train 1b b8" 150 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
-  bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
-  # one rank's memory under ZeRO-1 over 2 and 4 GPUs (the 24 GB question; the all-gather is not made)
-  for zw in 2 4; do
-    bench "train 1b b8 ckpt zero1/$zw" 90 train --config configs/base.yaml --device cuda --batch 8 --steps 2 --warmup 1 --gradient_checkpointing --zero_world $zw
-  done
-  bench "bench kernels" 90 kernels --backend cuda
-  bench "bench encoders" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 4 --batch 1 --tokens 32
-  # the opt-in switches against the default above (same machine, same run)
+  # The default configuration first, then each opt-in switch against it (the
+  # A/B comparisons the next decisions need), then the rest.
   P1B=(policy --config configs/base.yaml --device cuda --batch 1 --repeat 10 --warmup 2)
-  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 "${P1B[@]}"
+  T1B=(train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2)
+  ENC=(encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 1 --batch 1 --tokens 32)
+  bench "bench policy 1b b1" 90 "${P1B[@]}"
+  bench "bench train 1b b8" 150 "${T1B[@]}"
   for blocks in 1 2 4; do
     RDT_CUDA_SKINNY=1 RDT_CUDA_SKINNY_BLOCKS=$blocks bench "policy b1 skinny $blocks" 60 "${P1B[@]}"
   done
@@ -266,9 +261,17 @@ if [ -x "$RDT" ]; then
     RDT_CUDA_ATTN_SPLIT_BLOCKS=$blocks bench "policy b1 attnsplit $blocks" 60 "${P1B[@]}"
   done
   RDT_CUDA_GELU_EPILOGUE=1 bench "policy b1 gelu-epilogue" 60 "${P1B[@]}"
-  RDT_CUDA_GELU_EPILOGUE=1 bench "train 1b b8 gelu-epilogue" 90 train --config configs/base.yaml --device cuda --batch 8 --steps 5 --warmup 2
+  RDT_CUDA_GELU_EPILOGUE=1 bench "train 1b b8 gelu-epilogue" 90 "${T1B[@]}"
   # SigLIP's head dim 72 on the tensor cores (default since 2026-11-28) against the CUDA cores
-  RDT_CUDA_ATTN_TC=0 bench "bench encoders attn-cc" 90 encoders --device cuda --siglip_layers 27 --images 6 --t5_layers 1 --batch 1 --tokens 32
+  bench "bench encoders" 90 "${ENC[@]}"
+  RDT_CUDA_ATTN_TC=0 bench "bench encoders attn-cc" 90 "${ENC[@]}"
+  bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
+  # one rank's memory under ZeRO-1 over 2 and 4 GPUs (the 24 GB question; the all-gather is not made)
+  for zw in 2 4; do
+    bench "train 1b b8 ckpt zero1/$zw" 90 train --config configs/base.yaml --device cuda --batch 8 --steps 2 --warmup 1 --gradient_checkpointing --zero_world $zw
+  done
+  RDT_CUDA_GRAPH=0 bench "bench policy 1b b1 nograph" 60 "${P1B[@]}"
+  bench "bench kernels" 90 kernels --backend cuda
   bench "bench policy 1b b16" 60 policy --config configs/base.yaml --device cuda --batch 16
   bench "bench policy 170m b1" 60 policy --config configs/rdt-170m.yaml --device cuda --batch 1 --repeat 10 --warmup 2
 fi
