@@ -38,8 +38,6 @@ struct eval_policy {
   int cap;
   float *images, *img_tokens, *lang_tokens, *state, *amask, *freqs, *noise, *chunks;
   uint8_t *lang_mask;
-  void *img_dev;         /* SigLIP's tokens on a GPU backend, handed to the model there */
-  size_t img_dev_bytes;
   int64_t ncalls, nrows;
   char describe[512];
 };
@@ -178,7 +176,6 @@ void eval_policy_free(eval_policy *p) {
   if (!p) return;
   if (p->tiny_vision) rdt_tiny_vision_free(p->tiny_vision);
   if (p->tiny_text) rdt_tiny_text_free(p->tiny_text);
-  if (p->img_dev) k_free(p->b, p->img_dev);
   if (p->vision) siglip_free(p->vision);
   if (p->text) t5_free(p->text);
   for (int i = 0; i < p->nlang; i++) free(p->lang[i].emb);
@@ -311,14 +308,7 @@ static int run_batch(eval_policy *p, int n) {
   } else if (k_kind_of(p->b) == K_CPU) {
     siglip_encode(p->vision, p->images, n * RDT_NUM_IMAGES, p->img_tokens);
   } else { /* GPU: the tokens stay on the device */
-    size_t bytes = (size_t)n * p->mc.img_cond_len * p->mc.img_token_dim * k_act_size(p->b);
-    if (bytes > p->img_dev_bytes) {
-      if (p->img_dev) k_free(p->b, p->img_dev);
-      p->img_dev = k_alloc(p->b, bytes);
-      p->img_dev_bytes = bytes;
-    }
-    siglip_forward(p->vision, p->images, n * RDT_NUM_IMAGES, p->img_dev);
-    img_dev = p->img_dev;
+    img_dev = siglip_encode_device(p->vision, p->images, n * RDT_NUM_IMAGES);
   }
   rdt_batch in = {.B = n, .L = p->lang_len, .lang_tokens = p->lang_tokens, .lang_mask = p->lang_mask,
                   .img_tokens = p->img_tokens, .state_tokens = p->state, .action_mask = p->amask,

@@ -39,6 +39,8 @@ struct siglip {
   /* constant-colour cache: the channel values and the encoded tokens */
   float *cache_key;
   void *cache_out;
+  void *tokens_out;      /* siglip_encode_device's reused output buffer */
+  size_t tokens_bytes;
   int cache_valid;
   long cache_hits;
 };
@@ -213,6 +215,7 @@ void siglip_free(siglip *m) {
   for (int i = 0; i < NBUF; i++)
     if (m->buf[i]) k_free(b, m->buf[i]);
   if (m->cache_out) k_free(b, m->cache_out);
+  if (m->tokens_out) k_free(b, m->tokens_out);
   free(m->cache_key);
   free(m->host_patches);
   free(m->layers);
@@ -338,11 +341,19 @@ void siglip_forward(siglip *m, const float *images, int n, void *out) {
   free(key);
 }
 
-void siglip_encode(siglip *m, const float *images, int n, float *out) {
+const void *siglip_encode_device(siglip *m, const float *images, int n) {
   k_backend *b = m->b;
-  const size_t total = (size_t)n * m->tokens * m->c.hidden_size;
-  void *dev = k_alloc(b, total * k_act_size(b));
-  siglip_forward(m, images, n, dev);
-  k_download_act(b, out, dev, total);
-  k_free(b, dev);
+  size_t bytes = (size_t)n * m->tokens * m->c.hidden_size * k_act_size(b);
+  if (bytes > m->tokens_bytes) {
+    if (m->tokens_out) k_free(b, m->tokens_out);
+    m->tokens_out = k_alloc(b, bytes);
+    m->tokens_bytes = bytes;
+  }
+  siglip_forward(m, images, n, m->tokens_out);
+  return m->tokens_out;
+}
+
+void siglip_encode(siglip *m, const float *images, int n, float *out) {
+  const void *dev = siglip_encode_device(m, images, n);
+  k_download_act(m->b, out, dev, (size_t)n * m->tokens * m->c.hidden_size);
 }

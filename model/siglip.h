@@ -63,6 +63,9 @@ int siglip_streamed(const siglip *m);
 /* Encode n preprocessed images (host F32, [n, C, S, S], as SiglipImageProcessor
  * gives them) into out, an activation buffer [n, tokens, D] on the backend. */
 void siglip_forward(siglip *m, const float *images, int n, void *out);
+/* The same into a buffer the model owns and reuses (grown as needed): valid
+ * until the next call.  For handing the tokens on without a host round trip. */
+const void *siglip_encode_device(siglip *m, const float *images, int n);
 /* The same into a host F32 array [n, tokens, D]. */
 void siglip_encode(siglip *m, const float *images, int n, float *out);
 /* Images served from the constant-colour cache so far (for tests and logs). */

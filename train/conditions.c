@@ -28,8 +28,6 @@ struct rdt_conditions {
   char describe[128];
   lang_entry *lang;
   int nlang;
-  void *dev_tokens;            /* rdt_conditions_images_device's buffer */
-  size_t dev_bytes;
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -84,7 +82,6 @@ void rdt_conditions_free(rdt_conditions *c) {
   if (!c) return;
   if (c->tiny_vision) rdt_tiny_vision_free(c->tiny_vision);
   if (c->tiny_text) rdt_tiny_text_free(c->tiny_text);
-  if (c->dev_tokens) k_free(c->b, c->dev_tokens);
   if (c->vision) siglip_free(c->vision);
   if (c->text) t5_free(c->text);
   for (int i = 0; i < c->nlang; i++) free(c->lang[i].text), free(c->lang[i].emb);
@@ -159,12 +156,5 @@ void rdt_conditions_images(rdt_conditions *c, const float *images, int n, float 
 
 const void *rdt_conditions_images_device(rdt_conditions *c, const float *images, int n) {
   if (!c->vision || k_kind_of(c->b) == K_CPU) return NULL;
-  size_t bytes = (size_t)n * siglip_tokens(c->vision) * siglip_cfg(c->vision)->hidden_size * k_act_size(c->b);
-  if (bytes > c->dev_bytes) {
-    if (c->dev_tokens) k_free(c->b, c->dev_tokens);
-    c->dev_tokens = k_alloc(c->b, bytes);
-    c->dev_bytes = bytes;
-  }
-  siglip_forward(c->vision, images, n, c->dev_tokens);
-  return c->dev_tokens;
+  return siglip_encode_device(c->vision, images, n);
 }
