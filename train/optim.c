@@ -23,30 +23,17 @@ void rdt_adamw_free(rdt_adamw *o) {
   o->m = o->v = NULL;
 }
 
-/* One AdamW update (k_adamw follows torch's single-tensor path). */
-void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr) {
-  o->step++;
-  k_adamw(o->b, params + o->lo, grads + o->lo, o->m, o->v, o->n, (float)lr, (float)o->cfg.beta1,
-          (float)o->cfg.beta2, (float)o->cfg.eps, (float)o->cfg.weight_decay, (int)o->step);
-}
-
 /* sqrt of the sum of squares; torch computes the norm in F32, so round once. */
 double rdt_grad_norm(k_backend *b, const float *grads, size_t n) {
   return (double)(float)sqrt(k_sumsq(b, grads, n));
 }
 
-/* torch: coef = max_norm / (norm + 1e-6), clamped to 1 (a factor of 1 is exact,
- * so no multiplication is made then). */
+/* torch: coef = max_norm / (norm + 1e-6), clamped to 1 (a factor of 1 is
+ * exact, so the unclipped gradient is used unchanged). */
 double rdt_grad_clip_coef(double norm, double max_norm) {
   if (max_norm <= 0) return 1.0;
   float coef = (float)max_norm / ((float)norm + 1e-6f);
   return coef >= 1.0f ? 1.0 : coef;
-}
-
-double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm) {
-  double coef = rdt_grad_clip_coef(norm, max_norm);
-  if (coef < 1.0) k_scale_f32(b, grads, n, (float)coef);
-  return coef;
 }
 
 void rdt_adamw_ema_step(rdt_adamw *o, rdt_ema *e, float *params, const float *grads, double coef, double lr,

@@ -31,25 +31,19 @@ void rdt_adamw_init(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t n
  * shard's update is bitwise the one a whole-buffer optimizer makes). */
 void rdt_adamw_init_shard(rdt_adamw *o, k_backend *b, const rdt_adamw_cfg *c, size_t lo, size_t n);
 void rdt_adamw_free(rdt_adamw *o);
-/* One update of params[lo, lo + n) with grads[lo, lo + n) at learning rate
- * lr (params and grads are the whole buffers). */
-void rdt_adamw_step(rdt_adamw *o, float *params, const float *grads, double lr);
-
-/* The optimizer step of a training step in one pass over memory: the
- * gradient scaled by coef (rdt_grad_clip_coef; the buffer itself is left
- * as it is), rdt_adamw_step, rdt_ema_update and, when wc is not NULL, the
- * refresh of wc, the compute copy of the whole parameter buffer
- * (rdt_model_params_changed).  Element by element the same arithmetic as
- * those calls.  e covers the same range of the parameters as o. */
+/* The optimizer step of a training step in one pass over memory (k_adamw_ema)
+ * on params[lo, lo + n): the gradient scaled by coef (rdt_grad_clip_coef;
+ * the buffer itself is left as it is), one AdamW update at learning rate lr
+ * (k_adamw), rdt_ema_update and, when wc is not NULL, the refresh of wc, the
+ * compute copy of the whole parameter buffer (rdt_model_params_changed).
+ * params and grads are the whole buffers; e covers the same range as o. */
 void rdt_adamw_ema_step(rdt_adamw *o, rdt_ema *e, float *params, const float *grads, double coef, double lr,
                         void *wc);
 
 /* The global L2 norm of grads (n floats, accumulated in double). */
 double rdt_grad_norm(k_backend *b, const float *grads, size_t n);
-/* clip_grad_norm_: when norm > max_norm, scale grads by
- * max_norm / (norm + 1e-6).  max_norm <= 0 disables.  Returns the factor. */
-double rdt_grad_clip(k_backend *b, float *grads, size_t n, double norm, double max_norm);
-/* The factor rdt_grad_clip scales by (1: no clipping). */
+/* clip_grad_norm_'s factor: max_norm / (norm + 1e-6) in float when norm >
+ * max_norm, else 1 (no clipping); max_norm <= 0 disables. */
 double rdt_grad_clip_coef(double norm, double max_norm);
 
 #endif

@@ -84,18 +84,25 @@ static void t_adamw_clip(void) {
   rdt_adamw o;
   rdt_adamw_init(&o, b, &c, 2);
   float p[2] = {1.0f, -2.0f}, g[2] = {0.5f, -3.0f};
-  rdt_adamw_step(&o, p, g, 0.1);
+  rdt_ema_cfg ec = {0, 1.0, 0.75, 0.0, 0.9999};
+  rdt_ema e;
+  rdt_ema_init(&e, b, &ec, p, 2);
+  rdt_adamw_ema_step(&o, &e, p, g, 1.0, 0.1, NULL);   /* the trainer's step, no clipping */
   CHECK_NEAR(p[0], 1.0 * (1 - 0.001) - 0.1, 1e-6);
   CHECK_NEAR(p[1], -2.0 * (1 - 0.001) + 0.1, 1e-6);
   CHECK(o.step == 1);
+  CHECK(e.w[0] == p[0] && e.w[1] == p[1] && e.updates == 1);   /* decay 0: the EMA copies */
+  CHECK(g[0] == 0.5f && g[1] == -3.0f);   /* the gradient is left as it is */
+  rdt_ema_free(&e);
   rdt_adamw_free(&o);
   float v[2] = {3, 4};
   double n = rdt_grad_norm(b, v, 2);
   CHECK_NEAR(n, 5.0, 1e-6);
-  CHECK(rdt_grad_clip(b, v, 2, n, 10.0) == 1.0 && v[0] == 3 && v[1] == 4);
-  rdt_grad_clip(b, v, 2, n, 1.0);
-  CHECK_NEAR(v[0], 3 / (5 + 1e-6), 1e-7);
-  CHECK_NEAR(v[1], 4 / (5 + 1e-6), 1e-7);
+  CHECK(rdt_grad_clip_coef(n, 10.0) == 1.0);
+  CHECK(rdt_grad_clip_coef(n, 0.0) == 1.0);   /* max_norm <= 0: off */
+  double coef = rdt_grad_clip_coef(n, 1.0);
+  CHECK_NEAR(coef * v[0], 3 / (5 + 1e-6), 1e-7);
+  CHECK_NEAR(coef * v[1], 4 / (5 + 1e-6), 1e-7);
   k_close(b);
 }
 
