@@ -639,18 +639,7 @@ static void t_memory(void) {
 }
 
 /* ---------------------------------------------------------------- main */
-/* RDT_CUDA_OPS_ONLY=t_a,t_b runs only those groups (for the slow host emulation). */
-static int selected(const char *group) { return test_in_list(getenv("RDT_CUDA_OPS_ONLY"), group); }
-#undef RUN
-#define RUN(fn)                                                                            \
-  do {                                                                                     \
-    if (!selected(#fn)) break;                                                             \
-    int before_ = test_failures_;                                                          \
-    test_current_ = #fn;                                                                   \
-    fn();                                                                                  \
-    fprintf(stderr, "%s %s\n", test_failures_ == before_ ? "ok  " : "FAIL", #fn);          \
-  } while (0)
-
+/* RDT_TEST_ONLY=t_a,t_b (tests/test.h) runs only those groups, for the slow host emulation. */
 static void run_all(void) {
   RUN(t_linear);
   RUN(t_linear_gelu);
