@@ -50,8 +50,8 @@ int rdt_conditions_lang(const rdt_conditions *c, const char *text, float *emb);
 int rdt_conditions_images_threadsafe(const rdt_conditions *c);
 /* n preprocessed images [n, 3, S, S] -> tokens [n, tokens, D] (host). */
 void rdt_conditions_images(rdt_conditions *c, const float *images, int n, float *tokens);
-/* The same into a buffer of the backend (activation dtype) that c owns and
- * reuses: valid until the next call.  For SigLIP on a GPU, whose tokens then
+/* The same into a buffer of the backend (activation dtype) that the encoder
+ * owns and reuses (siglip_encode_device): valid until the next call.  For SigLIP on a GPU, whose tokens then
  * go to the model without a round trip through host memory
  * (rdt_batch.img_tokens_dev).  NULL when the encoder runs on the host (the
  * tiny encoder, or the CPU backend): use rdt_conditions_images. */
