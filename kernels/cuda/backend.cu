@@ -255,6 +255,16 @@ static void kc_graph_free(k_backend *b, void *graph) {
   KC_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)graph));
 }
 
+int kc_env_switch(const char *name, int default_on) {
+  const char *v = getenv(name);
+  return default_on ? !(v && strcmp(v, "0") == 0) : v && strcmp(v, "1") == 0;
+}
+
+int kc_env_count(const char *name, int def) {
+  const char *v = getenv(name);
+  return v && atoi(v) > 0 ? atoi(v) : def;
+}
+
 static long kc_counter(const k_backend *b, const char *name) {
   if (strcmp(name, "skinny_linear") == 0) return kc(b)->skinny_calls;
   if (strcmp(name, "gelu_epilogue") == 0) return kc(b)->gelu_epilogue_calls;
@@ -307,12 +317,9 @@ extern "C" int kcuda_init(k_backend *b, int device) {
   kc_state *s = (kc_state *)rdt_calloc(1, sizeof *s);
   s->device = device;
   s->sm_count = prop.multiProcessorCount;
-  const char *epi = getenv("RDT_CUDA_BIAS_EPILOGUE");
-  s->bias_epilogue = !(epi && strcmp(epi, "0") == 0);
-  const char *tc = getenv("RDT_CUDA_ATTN_TC");
-  s->attn_tensor_cores = !(tc && strcmp(tc, "0") == 0);
-  const char *split = getenv("RDT_CUDA_ATTN_SPLIT_BLOCKS");
-  s->attn_split_blocks = split && atoi(split) > 0 ? atoi(split) : 2;
+  s->bias_epilogue = kc_env_switch("RDT_CUDA_BIAS_EPILOGUE", 1);
+  s->attn_tensor_cores = kc_env_switch("RDT_CUDA_ATTN_TC", 1);
+  s->attn_split_blocks = kc_env_count("RDT_CUDA_ATTN_SPLIT_BLOCKS", 2);
   s->allocs = (kc_alloc_table *)rdt_calloc(1, sizeof *s->allocs);
   KC_CUDA(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
   KC_CUDA(cudaMalloc((void **)&s->reduce_buf, (KC_REDUCE_BLOCKS + 1) * sizeof(double)));

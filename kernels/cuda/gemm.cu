@@ -53,9 +53,8 @@ void kc_gemm_init(kc_state *s) {
   s->workspace_bytes = KC_WORKSPACE_BYTES;
   KC_CUDA(cudaMalloc(&s->workspace, s->workspace_bytes));
   s->gemm_cache = (kc_gemm_entry *)rdt_calloc(KC_GEMM_CACHE, sizeof *s->gemm_cache);
-  const char *tune = getenv("RDT_CUDA_GEMM_TUNE"), *gelu = getenv("RDT_CUDA_GELU_EPILOGUE");
-  s->gemm_tune = tune && strcmp(tune, "1") == 0;
-  s->gelu_epilogue = gelu && strcmp(gelu, "1") == 0;
+  s->gemm_tune = kc_env_switch("RDT_CUDA_GEMM_TUNE", 0);
+  s->gelu_epilogue = kc_env_switch("RDT_CUDA_GELU_EPILOGUE", 0);
 }
 
 void kc_gemm_close(kc_state *s) {

@@ -30,6 +30,12 @@ extern "C" {
 /* Check the last launch (and, with RDT_CUDA_SYNC=1, wait for it). */
 void kc_after_launch(const char *file, int line);
 
+/* The backend's switches, read from the environment when it opens.
+ * kc_env_switch: default_on ? on unless the value is "0" : off unless it is "1".
+ * kc_env_count: the value if it is a positive integer, else def. */
+int kc_env_switch(const char *name, int default_on);
+int kc_env_count(const char *name, int def);
+
 #define KC_CUDA(call)                                                               \
   do {                                                                              \
     cudaError_t kc_e_ = (call);                                                     \

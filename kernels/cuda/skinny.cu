@@ -22,8 +22,6 @@
  * operands suitably aligned; opt-in with RDT_CUDA_SKINNY=1 until timed on a
  * GPU (RDT_CUDA_SKINNY_BLOCKS: target blocks per SM, default 2).
  */
-#include <stdlib.h>
-#include <string.h>
 #include "kernels/cuda/kcuda.cuh"
 
 #define KS_WARPS 4
@@ -134,7 +132,6 @@ int kc_skinny_linear(k_backend *b, void *y, const void *x, const void *W, const 
 }
 
 void kc_skinny_init(kc_state *s) {
-  const char *on = getenv("RDT_CUDA_SKINNY"), *blocks = getenv("RDT_CUDA_SKINNY_BLOCKS");
-  s->skinny = on && strcmp(on, "1") == 0;
-  s->skinny_blocks = blocks && atoi(blocks) > 0 ? atoi(blocks) : 2;
+  s->skinny = kc_env_switch("RDT_CUDA_SKINNY", 0);
+  s->skinny_blocks = kc_env_count("RDT_CUDA_SKINNY_BLOCKS", 2);
 }
