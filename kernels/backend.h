@@ -87,6 +87,9 @@ struct k_backend {
 
 /* Constructors: fill b (kind, name, ops, impl); 0 or -1 + rdt_error(). */
 int kcpu_init(k_backend *b, int threads);
+/* CPU activations rounded to t (BF16 or F16; F32: off): switches b's op table (cpu/round.c). */
+int kcpu_set_rounding(k_backend *b, rdt_dtype t);
+rdt_dtype kcpu_rounding(const k_backend *b);
 #if RDT_HAVE_CUDA
 int kcuda_init(k_backend *b, int device);
 int kcuda_device_count(void);

@@ -173,6 +173,14 @@ int k_set_act_dtype(k_backend *b, rdt_dtype t) {
   return rdt_fail("backend %s: activation dtype %s is not supported", b->name, rdt_dtype_name(t));
 }
 
+int k_set_act_rounding(k_backend *b, rdt_dtype t) {
+  if (b->kind == K_CPU) return kcpu_set_rounding(b, t);
+  if (t == RDT_F32) return 0;
+  return rdt_fail("backend %s: activation rounding is a CPU reference mode (use k_set_act_dtype)", b->name);
+}
+
+rdt_dtype k_act_rounding(const k_backend *b) { return b->kind == K_CPU ? kcpu_rounding(b) : b->act; }
+
 /* ---------------------------------------------------------------- forwarding */
 void k_sync(k_backend *b) { b->ops->sync(b); }
 void *k_alloc(k_backend *b, size_t bytes) { return b->ops->alloc(b, bytes); }

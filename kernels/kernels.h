@@ -42,6 +42,14 @@ const char *k_name(const k_backend *b);             /* "cpu", "cuda:0 (NVIDIA H1
 int k_set_act_dtype(k_backend *b, rdt_dtype t);
 rdt_dtype k_act_dtype(const k_backend *b);
 size_t k_act_size(const k_backend *b);               /* bytes per activation element */
+/* CPU only, a reference for CUDA's 16-bit activations: with t = BF16 (or
+ * F16) activations stay in F32 buffers but every activation value an op
+ * writes is rounded to t where CUDA would store it (kernels/cpu/round.c);
+ * F32 turns it off.  Set it before making compute copies of weights.  0 or
+ * -1 (CUDA accepts only F32 here). */
+int k_set_act_rounding(k_backend *b, rdt_dtype t);
+/* The precision activations are held to: the rounding on CPU, else k_act_dtype. */
+rdt_dtype k_act_rounding(const k_backend *b);
 int k_threads(const k_backend *b);
 /* Wait for all queued work (no-op on CPU). */
 void k_sync(k_backend *b);
@@ -199,7 +207,10 @@ void k_graph_free(k_backend *b, void *graph);
 
 /* A diagnostic count kept by the backend, -1 when it keeps none of that name.
  * CUDA: "skinny_linear", products run by the few-row kernel (skinny.cu);
- * "gelu_epilogue", k_linear_gelu calls run as one cuBLASLt product. */
+ * "gelu_epilogue", k_linear_gelu calls run as one cuBLASLt product;
+ * "bias_fallback", k_linear calls with a bias cuBLASLt would not fuse (the
+ * product then goes to an fp32 temporary and the bias is added before the
+ * one rounding). */
 long k_counter(const k_backend *b, const char *name);
 
 #endif

@@ -15,9 +15,12 @@
 
 typedef struct {
   kcpu_pool *pool;
+  rdt_dtype round;     /* F32, or the 16-bit type activations are rounded to (round.c) */
+  k_ops round_ops;     /* the op table then in use */
 } kcpu_state;
 
 kcpu_pool *kcpu_pool_of(k_backend *b) { return ((kcpu_state *)b->impl)->pool; }
+rdt_dtype kcpu_rounding(const k_backend *b) { return ((const kcpu_state *)b->impl)->round; }
 
 /* ---------------------------------------------------------------- memory */
 /* Each block keeps its calloc'd base and size just below the aligned pointer. */
@@ -136,6 +139,21 @@ static const k_ops cpu_ops = {
   .close = cpu_close,
 };
 
+int kcpu_set_rounding(k_backend *b, rdt_dtype t) {
+  kcpu_state *s = b->impl;
+  if (t != RDT_F32 && t != RDT_BF16 && t != RDT_F16)
+    return rdt_fail("backend cpu: activations can be rounded to BF16 or F16, not %s", rdt_dtype_name(t));
+  s->round = t;
+  if (t == RDT_F32) {
+    b->ops = &cpu_ops;
+  } else {
+    s->round_ops = cpu_ops;
+    kcpu_round_ops(&s->round_ops);
+    b->ops = &s->round_ops;
+  }
+  return 0;
+}
+
 /* Cores this process may run on (its affinity mask, e.g. under taskset or a
  * container's cpuset), else the cores online. */
 static int usable_cores(void) {
@@ -152,6 +170,7 @@ int kcpu_init(k_backend *b, int threads) {
   openblas_set_num_threads(1);
   kcpu_state *s = rdt_calloc(1, sizeof *s);
   s->pool = kcpu_pool_create(threads);
+  s->round = RDT_F32;
   b->kind = K_CPU;
   b->act = RDT_F32;
   b->threads = threads;

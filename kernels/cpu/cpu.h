@@ -31,6 +31,10 @@ float *kcpu_pool_scratch(kcpu_pool *p, int worker, size_t n);
 /* The pool of a CPU backend. */
 kcpu_pool *kcpu_pool_of(k_backend *b);
 
+/* ---------------------------------------------------------------- 16-bit rounding (round.c) */
+/* Override the ops of table t (a copy of the plain CPU table) with rounding ones. */
+void kcpu_round_ops(k_ops *t);
+
 /* Range form: items [0, n) in fixed chunks of `grain`; fn gets [i0, i1). */
 typedef void (*kcpu_range_fn)(void *ctx, size_t i0, size_t i1, int worker);
 void kcpu_for(k_backend *b, size_t n, size_t grain, kcpu_range_fn fn, void *ctx);
