@@ -206,7 +206,7 @@ static void add_grads(rdt_model *m, rdt_st_writer *w, outputs *o) {
 int rdt_cmd_predict(int argc, char **argv) {
   const char *pretrained = NULL, *config = NULL, *in_path = NULL, *out_path = NULL, *mode_s = NULL;
   const char *device = NULL, *precision = NULL;
-  int grads = 0, intermediates = 0, no_cache = 0;
+  int grads = 0, intermediates = 0, no_cache = 0, cpu_bf16 = 0;
   int64_t threads = 0;
   rdt_flag flags[] = {
     {"pretrained", RDT_FLAG_STR, &pretrained, NULL, "weights: .safetensors, pytorch_model.bin, shard index or folder"},
@@ -216,6 +216,8 @@ int rdt_cmd_predict(int argc, char **argv) {
     {"mode", RDT_FLAG_STR, &mode_s, "forward", "forward, sample or loss"},
     {"device", RDT_FLAG_STR, &device, "cpu", "cpu or cuda[:N]"},
     {"mixed_precision", RDT_FLAG_STR, &precision, "bf16", "CUDA activation dtype: bf16 or no (fp32); CPU is fp32"},
+    {"cpu_bf16", RDT_FLAG_BOOL, &cpu_bf16, "false",
+     "cpu: round activations to bf16 where CUDA stores them (the reference for --device cuda in bf16)"},
     {"grads", RDT_FLAG_BOOL, &grads, "false", "mode loss: also write grad.<parameter> for every parameter"},
     {"intermediates", RDT_FLAG_BOOL, &intermediates, "false", "also write lang_cond, img_cond, state_action_traj"},
     {"no_cache", RDT_FLAG_BOOL, &no_cache, "false", "mode sample: recompute the conditions every step"},
@@ -240,6 +242,9 @@ int rdt_cmd_predict(int argc, char **argv) {
   if (!wst) rdt_die_last();
   k_backend *b = rdt_cmd_backend(device, (int)threads, precision);
   if (!b) rdt_die_last();
+  if (cpu_bf16 && k_kind_of(b) != K_CPU)
+    rdt_die("--cpu_bf16 is a CPU mode (the reference for --device cuda --mixed_precision bf16), not for %s", k_name(b));
+  if (cpu_bf16 && k_set_act_rounding(b, RDT_BF16) != 0) rdt_die_last();
   rdt_model *m = rdt_model_new(b, &cfg);
   if (!m || rdt_model_load(m, wst, NULL) != 0) rdt_die_last();
   rdt_st_close(wst);
@@ -255,6 +260,7 @@ int rdt_cmd_predict(int argc, char **argv) {
   int64_t chunk[3] = {B, cfg.pred_horizon, cfg.action_dim};
   rdt_st_writer_meta(w, "mode", mode_s);
   rdt_st_writer_meta(w, "device", k_name(b));
+  rdt_st_writer_meta(w, "activations", cpu_bf16 ? "F32 rounded to BF16" : rdt_dtype_name(k_act_dtype(b)));
   int rc = 0;
   if (mode == MODE_FORWARD) {
     rc = rdt_model_forward(m, &batch, in_data(in, &ic, "noisy_action"), in_data(in, &ic, "timesteps"),
