@@ -234,6 +234,15 @@ static int kc_matmul(kc_state *s, const kc_gemm *g) {
 }
 
 /* ---------------------------------------------------------------- ops */
+/* y[r, c] = acc[r, c] + bias[c], rounded once to the activation type. */
+template <typename T>
+struct kc_bias_round_op {
+  T *y;
+  const float *acc, *bias;
+  int N;
+  __device__ void operator()(size_t i) const { y[i] = kc_to<T>(acc[i] + bias[i % N]); }
+};
+
 void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float *bias, int M, int N, int K) {
   kc_state *s = kc(b);
   KC_REQUIRE(M > 0 && N > 0 && K > 0, "linear: sizes must be positive");
@@ -244,6 +253,17 @@ void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float 
     g.bias = bias;
     if (kc_matmul(s, &g) == 0) return;
     g.bias = NULL;
+  }
+  if (bias) s->bias_fallback_calls++;
+  if (bias && b->act != RDT_F32) {
+    /* No fused bias: the product in fp32, then bias and one rounding, so the
+     * result is rounded where the epilogue would round it (not twice). */
+    float *acc = (float *)kc_temp_alloc(s, (size_t)M * N * sizeof(float));
+    g.D = acc, g.d_type = CUDA_R_32F;
+    kc_matmul(s, &g);
+    KC_DISPATCH(b->act, T, kc_map(s, (size_t)M * N, kc_bias_round_op<T>{(T *)y, acc, bias, N}));
+    kc_temp_free(s, acc);
+    return;
   }
   kc_matmul(s, &g);
   if (bias) kc_add_pos(b, y, bias, M, 1, N); /* y[r, :] += bias: add_pos with T = 1 */
