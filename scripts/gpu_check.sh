@@ -217,7 +217,7 @@ if [ -x "$RDT" ]; then
   # The worst error of each dtype, from the ops test's per-comparison lines.
   awk '/ err [0-9.e+-]+ \(bound/ { for (i = 1; i <= NF; i++) if ($i == "err") { e = $(i + 1); b = $(i + 3); sub(/\)/, "", b); d = $(i - 1); r = e / b; if (r > worst[d]) { worst[d] = r; what[d] = $0 } } }
        END { for (d in worst) printf "worst %s: %.2f of its bound: %s\n", d, worst[d], what[d] }' "$OUT/tests.log" >>"$SUMMARY"
-  grep -E 'relative error' "$OUT/tests.log" | grep -E 'cuda (fp32|bf16)' | sort -t' ' -k1,1 >"$OUT/predict_errors.txt" 2>/dev/null
+  grep -E 'relative error' "$OUT/tests.log" | grep -E 'cuda (fp32|bf16)|bf16 vs fp32' | sort -t' ' -k1,1 >"$OUT/predict_errors.txt" 2>/dev/null
 
   # ------------------------------------------------------------ benchmarks
   bench_run() { # NAME LIMIT ARGS...: output to bench.log, and to bench.json when it succeeded
