@@ -91,6 +91,24 @@ static void t_kernel_profile(void) {
   CHECK(strstr(buf, "kernel profile") == NULL);
 }
 
+/* rdt bench train puts the synthetic image tokens on the device once (as the
+ * encoder leaves them in rdt train) or, with --host_tokens, uploads them every
+ * step: the same steps either way, so the same losses. */
+static void t_bench_train_tokens(void) {
+  char losses[2][64];
+  for (int host = 0; host < 2; host++) {
+    snprintf(cmd, sizeof cmd, "%s bench train --config %s/configs/tiny.yaml --batch 2 --steps 2 --threads 1%s",
+             getenv("RDT_BIN"), getenv("RDT_SOURCE_DIR"), host ? " --host_tokens" : "");
+    CHECK(test_capture(cmd, buf, sizeof buf) == 0);
+    CHECK_MSG(strstr(buf, host ? "\"img_tokens_from\": \"host\"" : "\"img_tokens_from\": \"device\"") != NULL, "%.400s",
+              buf);
+    const char *l = strstr(buf, "\"loss_last\"");
+    CHECK_MSG(l != NULL, "no loss_last: %.400s", buf);
+    snprintf(losses[host], sizeof losses[host], "%.40s", l ? l : "");
+  }
+  CHECK_MSG(strcmp(losses[0], losses[1]) == 0, "device tokens %s, host tokens %s", losses[0], losses[1]);
+}
+
 /* Issue 2, acceptance 3: an unknown flag fails and is named. */
 static void t_unknown_flag_is_named(void) {
   snprintf(cmd, sizeof cmd, "%s train --bogus_flag 1", getenv("RDT_BIN"));
@@ -117,6 +135,7 @@ int main(void) {
   RUN(t_bench_lists_targets);
   RUN(t_bench_targets_have_help);
   RUN(t_kernel_profile);
+  RUN(t_bench_train_tokens);
   RUN(t_every_command_has_help);
   RUN(t_unknown_flag_is_named);
   return test_done();
