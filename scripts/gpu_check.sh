@@ -265,6 +265,8 @@ if [ -x "$RDT" ]; then
   # SigLIP's head dim 72 on the tensor cores (default since 2026-11-28) against the CUDA cores
   bench "bench encoders" 90 "${ENC[@]}"
   RDT_CUDA_ATTN_TC=0 bench "bench encoders attn-cc" 90 "${ENC[@]}"
+  # the image tokens uploaded from host memory every step (the bench's way before 2026-11-28)
+  bench "train 1b b8 host tokens" 90 "${T1B[@]}" --host_tokens
   bench "bench train 1b b8 ckpt" 120 train --config configs/base.yaml --device cuda --batch 8 --steps 3 --warmup 1 --gradient_checkpointing
   # one rank's memory under ZeRO-1 over 2 and 4 GPUs (the 24 GB question; the all-gather is not made)
   for zw in 2 4; do
