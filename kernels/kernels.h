@@ -210,7 +210,9 @@ void k_graph_free(k_backend *b, void *graph);
  * "gelu_epilogue", k_linear_gelu calls run as one cuBLASLt product;
  * "bias_fallback", k_linear calls with a bias cuBLASLt would not fuse (the
  * product then goes to an fp32 temporary and the bias is added before the
- * one rounding). */
+ * one rounding); "gemm_heuristic", products whose algorithm cuBLASLt's
+ * heuristic was asked for (the per-shape cache's misses).  The op profile
+ * (RDT_KERNEL_PROFILE=1) prints them all when the backend closes. */
 long k_counter(const k_backend *b, const char *name);
 
 #endif

@@ -269,6 +269,7 @@ static long kc_counter(const k_backend *b, const char *name) {
   if (strcmp(name, "skinny_linear") == 0) return kc(b)->skinny_calls;
   if (strcmp(name, "gelu_epilogue") == 0) return kc(b)->gelu_epilogue_calls;
   if (strcmp(name, "bias_fallback") == 0) return kc(b)->bias_fallback_calls;
+  if (strcmp(name, "gemm_heuristic") == 0) return kc(b)->gemm_heuristic_calls;
   return -1;
 }
 

@@ -147,6 +147,7 @@ static cublasLtMatmulAlgo_t kc_gemm_fastest(kc_state *s, const kc_gemm *g, cubla
 static void kc_gemm_choose(kc_state *s, const kc_gemm *g, kc_gemm_entry *e, cublasLtMatmulDesc_t op,
                            cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld) {
   cublasLtMatmulPreference_t pref;
+  s->gemm_heuristic_calls++;
   KC_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   uint64_t ws = s->workspace_bytes;
   KC_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));

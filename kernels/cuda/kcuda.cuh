@@ -70,6 +70,7 @@ typedef struct kc_state {
   long skinny_calls;
   int gelu_epilogue;          /* RDT_CUDA_GELU_EPILOGUE=1: k_linear_gelu through cuBLASLt's GELU epilogue */
   long gelu_epilogue_calls;
+  long gemm_heuristic_calls;  /* products whose algorithm was looked up (cache misses; "gemm_heuristic") */
   long bias_fallback_calls;   /* k_linear with a bias cuBLASLt would not fuse (k_counter "bias_fallback") */
   kc_gemm_entry *gemm_cache;
   int gemm_cache_len, gemm_cache_next;
