@@ -232,6 +232,52 @@ static void bench_rmsnorm(bench *bn, const char *size, const char *name, int row
   k_free(b, c.w), k_free(b, c.rstd), k_free(b, c.dw);
 }
 
+/* ---------------------------------------------------------------- host stall */
+/* GPU op profiles showed the first product of each call (the language
+ * adaptor's 32 x 2048 x 4096, after the batch's uploads) holding the host for
+ * 6.6 ms at batch 1 and 25 ms at batch 8, where the product itself should take
+ * microseconds.  This case separates the suspects: host time of k_upload_act
+ * of the image tokens (4374 x 1152 floats from pageable memory), host time of
+ * that product's k_linear call right after it, and after a plain k_sync, and
+ * its time to completion.  Medians of 7 rounds, host clock. */
+static void bench_stall(bench *bn) {
+  k_backend *b = bn->b;
+  enum { ROUNDS = 7 };
+  const int M = 32, N = 2048, K = 4096;
+  size_t nimg = (size_t)BENCH_IMAGE * 1152;
+  float *host = rdt_malloc(nimg * sizeof(float));
+  for (size_t i = 0; i < nimg; i++) host[i] = (float)(2.0 * rdt_rng_uniform(&bn->rng) - 1.0);
+  void *img = k_alloc(b, nimg * k_act_size(b)), *x = rand_act(bn, (size_t)M * K), *W = rand_act(bn, (size_t)N * K);
+  void *y = k_alloc(b, (size_t)M * N * k_act_size(b));
+  float *bias = rand_f32(bn, (size_t)N, -1, 1);
+  double up[ROUNDS], after_up[ROUNDS], after_sync[ROUNDS], done[ROUNDS];
+  k_linear(b, y, x, W, bias, M, N, K);   /* warm-up: algorithm lookup, module loading */
+  k_sync(b);
+  for (int r = 0; r < ROUNDS; r++) {
+    double t0 = now();
+    k_upload_act(b, img, host, nimg);
+    double t1 = now();
+    k_linear(b, y, x, W, bias, M, N, K);
+    double t2 = now();
+    k_sync(b);
+    double t3 = now();
+    k_linear(b, y, x, W, bias, M, N, K);
+    double t4 = now();
+    k_sync(b);
+    up[r] = t1 - t0, after_up[r] = t2 - t1, after_sync[r] = t4 - t3, done[r] = now() - t3;
+  }
+  double *cols[4] = {up, after_up, after_sync, done};
+  for (int c = 0; c < 4; c++) qsort(cols[c], ROUNDS, sizeof(double), compare_double);
+  jw_obj(&bn->w);
+  jw_key(&bn->w, "upload_act_image_tokens_ms"), jw_num(&bn->w, 1e3 * up[ROUNDS / 2]);
+  jw_key(&bn->w, "linear_32x2048x4096_host_ms_after_upload"), jw_num(&bn->w, 1e3 * after_up[ROUNDS / 2]);
+  jw_key(&bn->w, "linear_32x2048x4096_host_ms_after_sync"), jw_num(&bn->w, 1e3 * after_sync[ROUNDS / 2]);
+  jw_key(&bn->w, "linear_32x2048x4096_done_ms_after_sync"), jw_num(&bn->w, 1e3 * done[ROUNDS / 2]);
+  jw_obj_end(&bn->w);
+  k_free(b, img), k_free(b, x), k_free(b, W), k_free(b, y), k_free(b, bias);
+  free(host);
+}
+
 /* ---------------------------------------------------------------- command */
 int rdt_bench_kernels(int argc, char **argv) {
   const char *backend = NULL, *model = NULL;
@@ -298,6 +344,8 @@ int rdt_bench_kernels(int argc, char **argv) {
     bench_rmsnorm(&bn, sizes[s].name, "image keys per head", Mimg * BENCH_HEADS, H / BENCH_HEADS);
   }
   jw_arr_end(&bn.w);
+  jw_key(&bn.w, "host_stall");
+  bench_stall(&bn);
   jw_obj_end(&bn.w);
   char *out = jw_finish(&bn.w);
   printf("%s\n", out);
