@@ -227,7 +227,7 @@ if [ -x "$RDT" ]; then
     step "$name" "$limit" "$part" "$RDT" bench "$@"
     cat "$part" >>"$OUT/bench.log"
     local note="see bench.log"
-    [ "$RC" = 0 ] && note=$(grep -oE '"(mfu|median_ms|step_time_s|samples_per_s|achieved_tflops|device_bytes_in_use)": *[0-9.e+-]+' "$part" | head -5 | tr -d '"' | tr '\n' ' ')
+    [ "$RC" = 0 ] && note=$(grep -oE '"(mfu|mfu_of_gemm_ceiling|median_ms|step_time_s|samples_per_s|achieved_tflops|device_bytes_in_use)": *[0-9.e+-]+' "$part" | head -6 | tr -d '"' | tr '\n' ' ')
     row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$note"
     [ "$RC" = 0 ] && { echo "# $name"; grep -v '^====' "$part"; } >>"$OUT/bench.json"
     rm -f "$part"
