@@ -115,7 +115,7 @@ void rdt_backward(rdt_model *m) {
   k_memset0(b, p->dlang_cond, (size_t)B * m->cur_L * H * as);
   k_memset0(b, p->dimg_cond, (size_t)B * c->img_cond_len * H * as);
   for (int i = c->depth - 1; i >= 0; i--) {
-    if (p->ckpt) rdt_block_forward(m, i);   /* recompute the block's internals (and K/V) */
+    if (p->ckpt) rdt_block_forward(m, i, 0);   /* recompute the block's internals (and K/V) */
     block_backward(m, i, i % 2 == 0 ? p->dlang_cond : p->dimg_cond);
     grad_ready(m, m->block_lo[i], m->block_hi[i]);
   }

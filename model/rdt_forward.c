@@ -253,8 +253,13 @@ void rdt_conditions(rdt_model *m) {
   for (int i = 0; i < c->depth; i++) cond_kv(m, i);
 }
 
-/* One RDTBlock: x += attn(norm1 x); x += cross_attn(norm2 x, cond); x += ffn(norm3 x). */
-void rdt_block_forward(rdt_model *m, int i) {
+/* One RDTBlock: x += attn(norm1 x); x += cross_attn(norm2 x, cond); x += ffn(norm3 x).
+ * chained (the trunk's pass): norm1 x is already in the block's xn1, made by
+ * the previous block's last residual add (or the trunk for block 0), and the
+ * block's own last residual add makes the next block's norm1 (or the final
+ * norm) in the same op.  A recomputation (checkpointing) runs unchained: the
+ * block makes its own norm1 and leaves the next block's buffers alone. */
+void rdt_block_forward(rdt_model *m, int i, int chained) {
   rdt_plan *p = &m->plan;
   const rdt_block_params *w = &m->blocks[i];
   rdt_block_act *a = &p->blk[i];
@@ -267,7 +272,7 @@ void rdt_block_forward(rdt_model *m, int i) {
   void *s0 = p->xs[3 * i], *s1 = p->xs[3 * i + 1], *s2 = p->xs[3 * i + 2], *s3 = p->xs[3 * i + 3];
   if (p->ckpt) cond_kv(m, i);
   /* self-attention: qkv split into q, k, v row blocks of the weight */
-  k_rmsnorm(b, a->xn1, a->rstd1, s0, rdt_p(m, w->norm1), N, H, eps);
+  if (!chained) k_rmsnorm(b, a->xn1, a->rstd1, s0, rdt_p(m, w->norm1), N, H, eps);
   k_linear(b, a->q_raw, a->xn1, rdt_w(m, w->qkv_w), rdt_p(m, w->qkv_b), N, H, H);
   k_linear(b, a->k_raw, a->xn1, rdt_w(m, w->qkv_w + HH), rdt_p(m, w->qkv_b + H), N, H, H);
   k_linear(b, a->v, a->xn1, rdt_w(m, w->qkv_w + 2 * HH), rdt_p(m, w->qkv_b + 2 * H), N, H, H);
@@ -286,7 +291,14 @@ void rdt_block_forward(rdt_model *m, int i) {
   k_add_rmsnorm(b, s2, a->xn3, a->rstd3, s1, p->tmp, rdt_p(m, w->norm3), N, H, eps);
   k_linear_gelu(b, a->h, a->g, a->xn3, rdt_w(m, w->fc1_w), rdt_p(m, w->fc1_b), N, H, H);
   k_linear(b, p->tmp, a->g, rdt_w(m, w->fc2_w), rdt_p(m, w->fc2_b), N, H, H);
-  k_add(b, s3, s2, p->tmp, NH);
+  if (!chained) {
+    k_add(b, s3, s2, p->tmp, NH);
+  } else if (i + 1 < m->cfg.depth) {   /* residual, then the next block's norm1 */
+    rdt_block_act *nx = &p->blk[i + 1];
+    k_add_rmsnorm(b, s3, nx->xn1, nx->rstd1, s2, p->tmp, rdt_p(m, m->blocks[i + 1].norm1), N, H, eps);
+  } else {                             /* residual, then the final layer's norm */
+    k_add_rmsnorm(b, s3, p->xf, p->rstdf, s2, p->tmp, rdt_p(m, m->final_norm), N, H, eps);
+  }
 }
 
 void rdt_trunk(rdt_model *m, const float *t_host, void *pred) {
@@ -306,9 +318,11 @@ void rdt_trunk(rdt_model *m, const float *t_host, void *pred) {
   k_copy2d(b, k_act_at(b, x0, H), T * H, p->femb.y[1], H, B, H, 0);
   k_copy2d(b, k_act_at(b, x0, 2 * H), T * H, p->state.y[m->state.n - 1], (1 + h) * H, B, (1 + h) * H, 0);
   k_add_pos(b, x0, rdt_p(m, m->x_pos), B, T, H);
-  for (int i = 0; i < c->depth; i++) rdt_block_forward(m, i);
-  /* final layer, then keep the action tokens */
-  k_rmsnorm(b, p->xf, p->rstdf, p->xs[3 * c->depth], rdt_p(m, m->final_norm), N, H, RDT_NORM_EPS);
+  /* the blocks, chained: each one's last residual add also makes the next
+   * norm (the final norm after the last block) */
+  k_rmsnorm(b, p->blk[0].xn1, p->blk[0].rstd1, x0, rdt_p(m, m->blocks[0].norm1), N, H, RDT_NORM_EPS);
+  for (int i = 0; i < c->depth; i++) rdt_block_forward(m, i, 1);
+  /* final layer (its norm done above), then keep the action tokens */
   mlp_forward(m, &m->final_mlp, &p->fin, p->xf, N, 0);
   k_copy2d(b, pred, h * D, k_act_at(b, p->fin.y[1], 3 * D), T * D, B, h * D, 0);
 }

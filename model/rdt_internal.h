@@ -116,7 +116,11 @@ void rdt_upload_batch(rdt_model *m, const rdt_batch *in);
 void rdt_conditions(rdt_model *m);
 void rdt_set_actions(rdt_model *m, const void *actions);
 void rdt_trunk(rdt_model *m, const float *t_host, void *pred);
-void rdt_block_forward(rdt_model *m, int i);   /* block i of the trunk (its K/V first, with checkpointing) */
+/* Block i of the trunk (its K/V first, with checkpointing); chained: its
+ * norm1 was made by the previous block and it makes the next one's (the
+ * trunk's pass), else it makes its own and touches nothing of the next
+ * block (a recomputation). */
+void rdt_block_forward(rdt_model *m, int i, int chained);
 /* rdt_backward.c */
 void rdt_backward(rdt_model *m);
 
