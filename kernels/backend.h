@@ -29,6 +29,7 @@ typedef struct k_ops {
   void (*rmsnorm)(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps);
   void (*rmsnorm_backward)(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w, const float *rstd, int rows, int dim, int acc);
   void (*add_rmsnorm)(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w, int rows, int dim, float eps);
+  void (*rmsnorm_pair)(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1, const void *x1, const float *w1, int rows, int dim, float eps);
   void (*rmsnorm_meansq)(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps);
   void (*layernorm)(k_backend *b, void *y, const void *x, const float *w, const float *bias, int rows, int dim, float eps);
   void (*gelu)(k_backend *b, void *y, const void *x, size_t n);

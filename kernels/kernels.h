@@ -95,6 +95,11 @@ void k_linear_backward(k_backend *b, void *dx, float *dW, float *dbias,
  * itself is not centred.  rstd[rows] (F32, may be NULL) saves rsqrt(var+eps). */
 void k_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w,
                int rows, int dim, float eps);
+/* Two RmsNorms of the same shape, y0 = RmsNorm(x0; w0) and y1 = RmsNorm(x1; w1)
+ * (the per-head q and k norms of self-attention): one launch on CUDA, each
+ * output bitwise as k_rmsnorm gives it. */
+void k_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1,
+                    const void *x1, const float *w1, int rows, int dim, float eps);
 /* s = a + c (k_add), then y = RmsNorm(s) (k_rmsnorm): a residual connection
  * followed by the next sublayer's norm, one pass on CUDA. */
 void k_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w,

@@ -276,8 +276,8 @@ void rdt_block_forward(rdt_model *m, int i, int chained) {
   k_linear(b, a->q_raw, a->xn1, rdt_w(m, w->qkv_w), rdt_p(m, w->qkv_b), N, H, H);
   k_linear(b, a->k_raw, a->xn1, rdt_w(m, w->qkv_w + HH), rdt_p(m, w->qkv_b + H), N, H, H);
   k_linear(b, a->v, a->xn1, rdt_w(m, w->qkv_w + 2 * HH), rdt_p(m, w->qkv_b + 2 * H), N, H, H);
-  k_rmsnorm(b, a->qn, a->rstd_q, a->q_raw, rdt_p(m, w->q_norm), N * nh, hd, eps);
-  k_rmsnorm(b, a->kn, a->rstd_k, a->k_raw, rdt_p(m, w->k_norm), N * nh, hd, eps);
+  k_rmsnorm_pair(b, a->qn, a->rstd_q, a->q_raw, rdt_p(m, w->q_norm), a->kn, a->rstd_k, a->k_raw, rdt_p(m, w->k_norm),
+                 N * nh, hd, eps);
   k_attention(b, a->att, a->lse, a->qn, a->kn, a->v, NULL, NULL, B, T, T, nh, hd, scale);
   k_linear(b, p->tmp, a->att, rdt_w(m, w->proj_w), rdt_p(m, w->proj_b), N, H, H);
   /* residual, then the cross-attention's norm, in one op */

@@ -108,6 +108,7 @@ static const k_ops cpu_ops = {
   .rmsnorm = kcpu_rmsnorm,
   .rmsnorm_backward = kcpu_rmsnorm_backward,
   .add_rmsnorm = kcpu_add_rmsnorm,
+  .rmsnorm_pair = kcpu_rmsnorm_pair,
   .rmsnorm_meansq = kcpu_rmsnorm_meansq,
   .layernorm = kcpu_layernorm,
   .gelu = kcpu_gelu,

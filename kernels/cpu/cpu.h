@@ -114,6 +114,8 @@ void kcpu_linear_backward(k_backend *b, void *dx, float *dW, float *dbias, const
 void kcpu_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *w, int rows, int dim, float eps);
 void kcpu_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w,
                       int rows, int dim, float eps);
+void kcpu_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1,
+                       const void *x1, const float *w1, int rows, int dim, float eps);
 void kcpu_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,
                            const float *rstd, int rows, int dim, int acc);
 void kcpu_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps);

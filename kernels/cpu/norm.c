@@ -121,6 +121,12 @@ void kcpu_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a
   kcpu_rmsnorm(b, y, rstd, s, w, rows, dim, eps);
 }
 
+void kcpu_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1,
+                       const void *x1, const float *w1, int rows, int dim, float eps) {
+  kcpu_rmsnorm(b, y0, rstd0, x0, w0, rows, dim, eps);
+  kcpu_rmsnorm(b, y1, rstd1, x1, w1, rows, dim, eps);
+}
+
 void kcpu_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps) {
   norm_job j = {NORM_MEANSQ, y, NULL, x, w, NULL, dim, eps};
   norm_run(b, &j, rows);

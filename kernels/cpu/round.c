@@ -109,6 +109,12 @@ static void r_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const voi
   r_rmsnorm(b, y, rstd, s, w, rows, dim, eps);
 }
 
+static void r_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1,
+                           float *rstd1, const void *x1, const float *w1, int rows, int dim, float eps) {
+  r_rmsnorm(b, y0, rstd0, x0, w0, rows, dim, eps);
+  r_rmsnorm(b, y1, rstd1, x1, w1, rows, dim, eps);
+}
+
 static void r_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, const void *x, const float *w,
                                const float *rstd, int rows, int dim, int acc) {
   kcpu_rmsnorm_backward(b, dx, dw, dy, x, w, rstd, rows, dim, acc);
@@ -226,6 +232,7 @@ void kcpu_round_ops(k_ops *t) {
   t->rmsnorm = r_rmsnorm;
   t->rmsnorm_backward = r_rmsnorm_backward;
   t->add_rmsnorm = r_add_rmsnorm;
+  t->rmsnorm_pair = r_rmsnorm_pair;
   t->rmsnorm_meansq = r_rmsnorm_meansq;
   t->layernorm = r_layernorm;
   t->gelu = r_gelu;

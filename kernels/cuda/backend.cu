@@ -277,7 +277,7 @@ static const k_ops kc_ops = {
     kc_sync, kc_alloc, kc_free, kc_memset0, kc_copy, kc_upload, kc_download,
     kc_upload_act, kc_download_act, kc_f32_to_act, kc_act_to_f32,
     kc_linear, kc_linear_backward, kc_linear_gelu,
-    kc_rmsnorm, kc_rmsnorm_backward, kc_add_rmsnorm, kc_rmsnorm_meansq, kc_layernorm,
+    kc_rmsnorm, kc_rmsnorm_backward, kc_add_rmsnorm, kc_rmsnorm_pair, kc_rmsnorm_meansq, kc_layernorm,
     kc_gelu, kc_gelu_backward, kc_silu, kc_silu_backward, kc_softmax,
     kc_attention, kc_attention_backward,
     kc_add, kc_add_inplace, kc_mul, kc_axpby, kc_mix, kc_mul_rowvec, kc_copy2d,

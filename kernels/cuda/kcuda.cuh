@@ -250,6 +250,8 @@ void kc_rmsnorm_backward(k_backend *b, void *dx, float *dw, const void *dy, cons
 void kc_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps);
 void kc_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w, int rows,
                     int dim, float eps);
+void kc_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1,
+                     const void *x1, const float *w1, int rows, int dim, float eps);
 void kc_layernorm(k_backend *b, void *y, const void *x, const float *w, const float *bias, int rows, int dim, float eps);
 void kc_softmax(k_backend *b, void *y, const void *x, int rows, int cols);
 /* attention.cu */

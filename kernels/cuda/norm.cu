@@ -42,13 +42,25 @@ typedef struct {
   int bessel;       /* divide by dim-1 instead of dim */
 } kc_norm_kind;
 
+/* One row by one warp: yr = norm(xr), *rstd_out = r when not NULL. */
+template <typename T>
+__device__ __forceinline__ void kc_norm_row(T *yr, float *rstd_out, const T *xr, const float *w, const float *bias,
+                                            int dim, float eps, kc_norm_kind kind, int lane) {
+  float mean = kind.centre_stat || kind.centre_out ? kc_row_mean(xr, dim, lane) : 0.f;
+  float sq = kc_row_sqdev(xr, dim, kind.centre_stat ? mean : 0.f, lane);
+  float r = 1.f / sqrtf(sq / (float)(kind.bessel ? dim - 1 : dim) + eps);
+  if (rstd_out && lane == 0) *rstd_out = r;
+  float shift = kind.centre_out ? mean : 0.f;
+  for (int i = lane; i < dim; i += 32)
+    yr[i] = kc_to<T>((kc_f(xr[i]) - shift) * r * w[i] + (bias ? bias[i] : 0.f));
+}
+
 template <typename T>
 __global__ void kc_norm_kernel(T *y, float *rstd, const T *x, const float *w, const float *bias, int rows, int dim,
                                float eps, kc_norm_kind kind, const T *x2, T *s) {
   int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= rows) return;
   const T *xr = x + (size_t)row * dim;
-  T *yr = y + (size_t)row * dim;
   if (x2) { /* the residual sum first; the warp then reads it back */
     T *sr = s + (size_t)row * dim;
     const T *x2r = x2 + (size_t)row * dim;
@@ -56,13 +68,27 @@ __global__ void kc_norm_kernel(T *y, float *rstd, const T *x, const float *w, co
     __syncwarp();
     xr = sr;
   }
-  float mean = kind.centre_stat || kind.centre_out ? kc_row_mean(xr, dim, lane) : 0.f;
-  float sq = kc_row_sqdev(xr, dim, kind.centre_stat ? mean : 0.f, lane);
-  float r = 1.f / sqrtf(sq / (float)(kind.bessel ? dim - 1 : dim) + eps);
-  if (rstd && lane == 0) rstd[row] = r;
-  float shift = kind.centre_out ? mean : 0.f;
-  for (int i = lane; i < dim; i += 32)
-    yr[i] = kc_to<T>((kc_f(xr[i]) - shift) * r * w[i] + (bias ? bias[i] : 0.f));
+  kc_norm_row(y + (size_t)row * dim, rstd ? rstd + row : NULL, xr, w, bias, dim, eps, kind, lane);
+}
+
+/* Two RmsNorms of one shape in one launch: rows 0..rows-1 of the grid are the
+ * first tensor's, rows..2 rows-1 the second's. */
+template <typename T>
+struct kc_norm_one {
+  T *y;
+  float *rstd;
+  const T *x;
+  const float *w;
+};
+
+template <typename T>
+__global__ void kc_norm_pair_kernel(kc_norm_one<T> a, kc_norm_one<T> c, int rows, int dim, float eps) {
+  int row = blockIdx.x * KC_ROW_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (row >= 2 * rows) return;
+  const kc_norm_one<T> &t = row < rows ? a : c;
+  if (row >= rows) row -= rows;
+  kc_norm_row(t.y + (size_t)row * dim, t.rstd ? t.rstd + row : NULL, t.x + (size_t)row * dim, t.w, (const float *)NULL,
+              dim, eps, kc_norm_kind{1, 0, 1}, lane);
 }
 
 /* Wide rows (dim 512..4096: the hidden states of RDT, SigLIP, T5): one block
@@ -149,6 +175,21 @@ void kc_rmsnorm(k_backend *b, void *y, float *rstd, const void *x, const float *
 void kc_add_rmsnorm(k_backend *b, void *s, void *y, float *rstd, const void *a, const void *c, const float *w, int rows,
                     int dim, float eps) {
   kc_norm(b, y, rstd, a, w, NULL, rows, dim, eps, kc_norm_kind{1, 0, 1}, c, s);
+}
+
+void kc_rmsnorm_pair(k_backend *b, void *y0, float *rstd0, const void *x0, const float *w0, void *y1, float *rstd1,
+                     const void *x1, const float *w1, int rows, int dim, float eps) {
+  if (rows <= 0) return;
+  if (dim >= 512) { /* wide rows take the block-per-row kernel: two launches */
+    kc_rmsnorm(b, y0, rstd0, x0, w0, rows, dim, eps);
+    kc_rmsnorm(b, y1, rstd1, x1, w1, rows, dim, eps);
+    return;
+  }
+  KC_DISPATCH(b->act, T,
+              kc_norm_pair_kernel<T><<<kc_row_blocks(2 * rows), KC_ROW_WARPS * 32, 0, kc(b)->stream>>>(
+                  kc_norm_one<T>{(T *)y0, rstd0, (const T *)x0, w0}, kc_norm_one<T>{(T *)y1, rstd1, (const T *)x1, w1},
+                  rows, dim, eps));
+  KC_LAUNCH();
 }
 
 void kc_rmsnorm_meansq(k_backend *b, void *y, const void *x, const float *w, int rows, int dim, float eps) {

@@ -336,6 +336,24 @@ static void t_rmsnorm(void) {
     CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "add_rmsnorm %dx%d: sum differs from k_add", rows, dim);
     k_download_act(G, u, y.g, n), k_download_act(G, v, y2.g, n);
     CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "add_rmsnorm %dx%d: y differs from k_add + k_rmsnorm", rows, dim);
+    /* two norms in one op (the q and k norms): against the CPU, and each
+     * output bitwise what k_rmsnorm gives on the GPU */
+    pair w2 = f32_in(dim, 0.5, 1.5), p0 = act_out(n), p1 = act_out(n), q0 = f32_out(rows), q1 = f32_out(rows);
+    k_rmsnorm_pair(C, p0.c, q0.c, x.c, w.c, p1.c, q1.c, a.c, w2.c, rows, dim, 1e-6f);
+    k_rmsnorm_pair(G, p0.g, q0.g, x.g, w.g, p1.g, q1.g, a.g, w2.g, rows, dim, 1e-6f);
+    snprintf(what, sizeof what, "rmsnorm_pair y0 %dx%d", rows, dim);
+    expect_out(what, p0);
+    snprintf(what, sizeof what, "rmsnorm_pair y1 %dx%d", rows, dim);
+    expect_out(what, p1);
+    snprintf(what, sizeof what, "rmsnorm_pair rstd1 %dx%d", rows, dim);
+    expect_out(what, q1);
+    k_rmsnorm(G, y2.g, rstd2.g, a.g, w2.g, rows, dim, 1e-6f);
+    k_download_act(G, u, y2.g, n), k_download_act(G, v, p1.g, n);
+    CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "rmsnorm_pair %dx%d: y1 differs from k_rmsnorm", rows, dim);
+    k_rmsnorm(G, y2.g, rstd2.g, x.g, w.g, rows, dim, 1e-6f);
+    k_download_act(G, u, y2.g, n), k_download_act(G, v, p0.g, n);
+    CHECK_MSG(memcmp(u, v, n * sizeof(float)) == 0, "rmsnorm_pair %dx%d: y0 differs from k_rmsnorm", rows, dim);
+    pair_free(&w2), pair_free(&p0), pair_free(&p1), pair_free(&q0), pair_free(&q1);
     free(u), free(v);
     pair_free(&a), pair_free(&s), pair_free(&s2), pair_free(&y2), pair_free(&rstd2);
     pair_free(&x), pair_free(&w), pair_free(&y), pair_free(&rstd), pair_free(&r), pair_free(&dy), pair_free(&dw);

@@ -59,6 +59,18 @@ static void t_fused(void) {
   float *s = kref_down(B_, ds, n), *y = kref_down(B_, dy, n);
   KREF_CHECK("add_rmsnorm sum", s, sd, n, 1e-7);
   KREF_CHECK("add_rmsnorm y", y, ref, n, 1e-5);
+  /* two norms in one op: the sum's (ref above) and a's, with another weight */
+  float *w2 = kref_rand(dim, 0.5, 1.5), *rstd2 = k_alloc(B_, (size_t)rows * 4);
+  double *ad = kref_to_double(a, n), *w2d = kref_to_double(w2, dim), *ref2 = rdt_malloc(n * sizeof(double));
+  kref_rmsnorm(ref2, ad, w2d, rows, dim, 1e-6);
+  void *y0 = k_alloc(B_, n * 4), *y1 = k_alloc(B_, n * 4);
+  k_rmsnorm_pair(B_, y0, rstd, ds, w, y1, rstd2, da, w2, rows, dim, 1e-6f);
+  float *p0 = kref_down(B_, y0, n), *p1 = kref_down(B_, y1, n);
+  KREF_CHECK("rmsnorm_pair y0", p0, ref, n, 1e-5);
+  KREF_CHECK("rmsnorm_pair y1", p1, ref2, n, 1e-5);
+  CHECK(memcmp(p0, y, n * 4) == 0);   /* bitwise k_rmsnorm's (here, of the same sum) */
+  k_free(B_, y0), k_free(B_, y1), k_free(B_, rstd2);
+  free(w2), free(ad), free(w2d), free(ref2), free(p0), free(p1);
   k_free(B_, dx), k_free(B_, dW), k_free(B_, dpre), k_free(B_, dact), k_free(B_, db);
   k_free(B_, da), k_free(B_, dc), k_free(B_, ds), k_free(B_, dy), k_free(B_, rstd);
   free(x), free(W), free(b), free(xd), free(Wd), free(bd), free(pre), free(act), free(ypre), free(yact);
