@@ -113,9 +113,14 @@ static int setup_backend(trainer *t) {
   if (strcmp(mp, "bf16") == 0) act = RDT_BF16;
   else if (strcmp(mp, "fp16") == 0) act = RDT_F16, t->fp16 = 1;
   else if (strcmp(mp, "no") != 0) return rdt_fail("--mixed_precision: '%s' is not bf16, fp16 or no", mp);
-  if (act != RDT_F32 && !cuda)
-    return rdt_fail("--mixed_precision %s needs --device cuda; the CPU trains in fp32 (--mixed_precision no)", mp);
-  if (k_set_act_dtype(t->b, act) != 0) return rdt_fail_ctx("--mixed_precision %s", mp);
+  if (act != RDT_F32 && !cuda) {
+    /* The CPU keeps F32 buffers and rounds every activation where CUDA stores
+     * its 16-bit ones (kernels/cpu/round.c): a GPU run's numerics, fp16 loss
+     * scaling included, at CPU speed. */
+    if (k_set_act_rounding(t->b, act) != 0) return rdt_fail_ctx("--mixed_precision %s", mp);
+  } else if (k_set_act_dtype(t->b, act) != 0) {
+    return rdt_fail_ctx("--mixed_precision %s", mp);
+  }
   t->loss_scale = t->fp16 ? 65536.0 : 1.0;   /* torch GradScaler's initial scale */
   return rdt_dist_attach(t->d, t->b) == 0 ? 0 : rdt_fail_ctx("joining the other ranks over NCCL");
 }
@@ -372,7 +377,10 @@ static void banner(trainer *t) {
   fprintf(stderr, "rank %d/%d pid %d on %s, local rank %d, device %s\n", t->d->rank, t->d->world, (int)getpid(),
           host, t->d->local_rank, k_name(t->b));
   if (!t->main_rank) return;
-  const char *act = k_act_dtype(t->b) == RDT_F32 ? "fp32" : rdt_dtype_name(k_act_dtype(t->b));
+  rdt_dtype ad = k_act_dtype(t->b), ar = k_act_rounding(t->b);
+  char act[64];
+  if (ar != ad) snprintf(act, sizeof act, "fp32 rounded to %s (CPU emulation of CUDA's)", rdt_dtype_name(ar));
+  else snprintf(act, sizeof act, "%s", ad == RDT_F32 ? "fp32" : rdt_dtype_name(ad));
   rdt_info("***** Running training *****");
   rdt_info("  world size          %d process%s (ranks 0..%d), %d on this machine, gradients over %s%s", t->d->world,
            t->d->world > 1 ? "es" : "", t->d->world - 1, t->d->local_world, rdt_dist_transport(t->d),
@@ -628,7 +636,7 @@ static int save_checkpoint(trainer *t) {
 static void memory_plan(trainer *t) {
   const double mib = 1024.0 * 1024.0;
   double n = (double)rdt_model_numel(t->m), act = (double)rdt_model_activation_bytes(t->m);
-  double copy = k_act_dtype(t->b) == RDT_F32 ? 0 : n * (double)k_act_size(t->b), used = (double)k_bytes_in_use(t->b);
+  double copy = rdt_model_compute_copy(t->m) ? n * (double)k_act_size(t->b) : 0, used = (double)k_bytes_in_use(t->b);
   double shard = (double)t->opt.n * 4;   /* each of m, v and the EMA on this rank */
   rdt_info("memory on %s: %.1f MiB in use = F32 weights, gradients %.1f MiB each; AdamW m and v, EMA %.1f MiB each%s; "
            "%s compute copy %.1f MiB; activations %.1f MiB (batch %lld%s); other %.1f MiB",
