@@ -483,6 +483,7 @@ static void t_attention_paths(void) {
       {1, 67, 230, 2, 32, 0, 0, 0}, /* RDT's 67 queries: one 5-warp block; forward split 128 + 102 */
       {2, 33, 200, 3, 72, 1, 0, 3}, /* SigLIP's head dim (split dq only), rows not 16-byte aligned */
       {1, 50, 160, 2, 64, 1, 0, 3}, /* rows not 16-byte aligned: no prefetch; ranges 96 + 64 */
+      {2, 100, 150, 2, 64, 0, 0, 0}, /* two query blocks of any width (the second partly empty); ranges 96 + 54 */
   };
   const char *e;
   int split = (e = getenv("RDT_CUDA_ATTN_DQ_SPLIT")) && atoi(e) > 0;
@@ -494,7 +495,8 @@ static void t_attention_paths(void) {
   n_split = k_counter(G, "attn_dq_split") - n_split, n_wide = k_counter(G, "attn_wide") - n_wide;
   n_prefetch = k_counter(G, "attn_prefetch") - n_prefetch;
   fprintf(stderr, "    launches: split dq %ld, 5-warp %ld, prefetching %ld\n", n_split, n_wide, n_prefetch);
-  /* each case runs the backward twice; the hd 72 case takes neither 5 warps nor prefetch */
+  /* each case runs the forward once and the backward twice; the hd 72 case
+   * takes neither 5 warps nor prefetch */
   int nc = (int)(sizeof cases / sizeof cases[0]);
   CHECK_MSG(n_split == (split ? 2 * nc : 0), "split dq ran %ld times (switch %d)", n_split, split);
   CHECK_MSG(n_wide == (wide ? 3 * (nc - 1) : 0), "5-warp kernels ran %ld times (switch %d)", n_wide, wide);
