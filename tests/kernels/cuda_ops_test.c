@@ -482,7 +482,7 @@ static void t_attention_paths(void) {
       {2, 20, 300, 2, 64, 1, 0, 0}, /* keys in ranges 128, 128, 44; masked keys, batch 1 fully masked */
       {1, 67, 230, 2, 32, 0, 0, 0}, /* RDT's 67 queries: one 5-warp block; forward split 128 + 102 */
       {2, 33, 200, 3, 72, 1, 0, 3}, /* SigLIP's head dim (split dq only), rows not 16-byte aligned */
-      {1, 50, 160, 2, 64, 1, 0, 3}, /* rows not 16-byte aligned: no prefetch; ranges 96 + 64 */
+      {2, 50, 160, 2, 64, 1, 0, 3}, /* rows not 16-byte aligned: no prefetch; ranges 96 + 64 */
       {2, 100, 150, 2, 64, 0, 0, 0}, /* two query blocks of any width (the second partly empty); ranges 96 + 54 */
   };
   const char *e;
