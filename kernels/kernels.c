@@ -114,7 +114,8 @@ static void kp_close(k_backend *b) {
     fprintf(stderr, "  %6.2f%% %10.3f %6ld %10.2f %10.2f  %s\n", dev > 0 ? 100 * w->dev_ms / dev : 0, w->dev_ms, w->calls,
             1e3 * w->dev_ms / w->calls, 1e3 * w->host_ms / w->calls, w->label);
   }
-  static const char *counters[] = {"skinny_linear", "gelu_epilogue", "bias_fallback", "gemm_heuristic"};
+  static const char *counters[] = {"skinny_linear", "gelu_epilogue", "bias_fallback", "gemm_heuristic",
+                                   "attn_dq_split", "attn_wide", "attn_prefetch"};
   int shown = 0;
   for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++) {
     long v = k_counter(b, counters[i]);

@@ -216,7 +216,9 @@ void k_graph_free(k_backend *b, void *graph);
  * "bias_fallback", k_linear calls with a bias cuBLASLt would not fuse (the
  * product then goes to an fp32 temporary and the bias is added before the
  * one rounding); "gemm_heuristic", products whose algorithm cuBLASLt's
- * heuristic was asked for (the per-shape cache's misses).  The op profile
+ * heuristic was asked for (the per-shape cache's misses); "attn_dq_split",
+ * "attn_wide", "attn_prefetch", attention launches on the long-key paths
+ * (docs/CUDA.md: RDT_CUDA_ATTN_DQ_SPLIT, _WARPS=5, _PREFETCH).  The op profile
  * (RDT_KERNEL_PROFILE=1) prints them all when the backend closes. */
 long k_counter(const k_backend *b, const char *name);
 

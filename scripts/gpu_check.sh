@@ -25,8 +25,9 @@
 # The benchmarks run with and without the speed switches (RDT_CUDA_GRAPH=0
 # turns graph replay off; RDT_CUDA_SKINNY=1 with 1, 2 and 4 target blocks per
 # SM, and RDT_CUDA_ATTN_SPLIT_BLOCKS 4, 8 and 16, are the opt-in switches
-# still to be timed, as is RDT_CUDA_GELU_EPILOGUE=1 (Linear + GELU as one
-# cuBLASLt product); RDT_CUDA_ATTN_TC=0 puts SigLIP's attention back on the
+# still to be timed, as are RDT_CUDA_GELU_EPILOGUE=1 (Linear + GELU as one
+# cuBLASLt product) and the long-key attention switches RDT_CUDA_ATTN_DQ_SPLIT,
+# RDT_CUDA_ATTN_WARPS=5 and RDT_CUDA_ATTN_PREFETCH=1; RDT_CUDA_ATTN_TC=0 puts SigLIP's attention back on the
 # CUDA cores: see docs/CUDA.md);
 # RDT_GPU_CHECK_PROFILE=1 adds per-op profiles of the RDT-1B policy and
 # training step (RDT_KERNEL_PROFILE=1); RDT_GPU_CHECK_BENCH=0 skips the
@@ -206,6 +207,9 @@ run_test() { # NAME LIMIT PROGRAM
 : >"$OUT/tests.log"
 if [ -x "$RDT" ]; then
   run_test "cuda ops vs cpu" 180 test_kernels_cuda_ops
+  # the attention groups again with the opt-in attention switches on
+  RDT_TEST_ONLY=t_attention,t_attention_paths RDT_CUDA_ATTN_DQ_SPLIT=8 RDT_CUDA_ATTN_WARPS=5 RDT_CUDA_ATTN_PREFETCH=1 \
+    run_test "ops attention, switches" 90 test_kernels_cuda_ops
   run_test "predict cuda vs cpu" 120 test_model_predict_cuda
   RDT_CUDA_SKINNY=1 run_test "predict, skinny GEMMs" 120 test_model_predict_cuda
   run_test "train step cuda vs cpu" 120 test_model_train_step_cuda
@@ -260,6 +264,37 @@ if [ -x "$RDT" ]; then
   for blocks in 4 8 16; do
     RDT_CUDA_ATTN_SPLIT_BLOCKS=$blocks bench "policy b1 attnsplit $blocks" 60 "${P1B[@]}"
   done
+  # The long-key attention switches (docs/CUDA.md): the RDT-1B image
+  # cross-attention's own forward and backward times (rdt bench kernels, batch
+  # 8 and 1) with each switch and all three, then the policy and a training
+  # step (RDT_CUDA_ATTN_DQ_SPLIT only changes the backward: training only).
+  kbench() { # NAME BATCH: the note is the image cross-attention's forward and backward ms
+    [ -n "${BENCH_SKIP:-}" ] && return
+    local name=$1 part="$OUT/bench.part" note="see bench.log"
+    : >"$part"
+    step "$name" 60 "$part" "$RDT" bench kernels --backend cuda --model rdt-1b --batch "$2" --min_time 0.1
+    cat "$part" >>"$OUT/bench.log"
+    [ "$RC" = 0 ] && note="image attention $(tr -d ' \n' <"$part" | grep -oE '"name":"crossimage"[^}]*' |
+      grep -oE '(forward|backward)_ms":[0-9.e+-]+' | tr -d '"' | tr '\n' ' ')"
+    row "$name" "$STEP_STATUS" "$STEP_SECONDS" "$note"
+    [ "$RC" = 0 ] && { echo "# $name"; grep -v '^====' "$part"; } >>"$OUT/bench.json"
+    rm -f "$part"
+  }
+  for bb in 8 1; do
+    kbench "kernels b$bb" $bb
+    RDT_CUDA_ATTN_DQ_SPLIT=8 kbench "kernels b$bb attn-dqsplit 8" $bb
+    RDT_CUDA_ATTN_DQ_SPLIT=16 kbench "kernels b$bb attn-dqsplit 16" $bb
+    RDT_CUDA_ATTN_WARPS=5 kbench "kernels b$bb attn-warps 5" $bb
+    RDT_CUDA_ATTN_PREFETCH=1 kbench "kernels b$bb attn-prefetch" $bb
+    RDT_CUDA_ATTN_DQ_SPLIT=8 RDT_CUDA_ATTN_WARPS=5 RDT_CUDA_ATTN_PREFETCH=1 kbench "kernels b$bb attn-all" $bb
+  done
+  RDT_CUDA_ATTN_DQ_SPLIT=8 RDT_CUDA_ATTN_WARPS=5 RDT_CUDA_ATTN_PREFETCH=1 bench "train 1b b8 attn-all" 90 "${T1B[@]}"
+  RDT_CUDA_ATTN_WARPS=5 RDT_CUDA_ATTN_PREFETCH=1 bench "policy b1 attn-all" 60 "${P1B[@]}"
+  RDT_CUDA_ATTN_DQ_SPLIT=8 bench "train 1b b8 attn-dqsplit 8" 90 "${T1B[@]}"
+  RDT_CUDA_ATTN_WARPS=5 bench "train 1b b8 attn-warps 5" 90 "${T1B[@]}"
+  RDT_CUDA_ATTN_PREFETCH=1 bench "train 1b b8 attn-prefetch" 90 "${T1B[@]}"
+  RDT_CUDA_ATTN_WARPS=5 bench "policy b1 attn-warps 5" 60 "${P1B[@]}"
+  RDT_CUDA_ATTN_PREFETCH=1 bench "policy b1 attn-prefetch" 60 "${P1B[@]}"
   RDT_CUDA_GELU_EPILOGUE=1 bench "policy b1 gelu-epilogue" 60 "${P1B[@]}"
   RDT_CUDA_GELU_EPILOGUE=1 bench "train 1b b8 gelu-epilogue" 90 "${T1B[@]}"
   # SigLIP's head dim 72 on the tensor cores (default since 2026-11-28) against the CUDA cores

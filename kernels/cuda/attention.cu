@@ -301,7 +301,8 @@ kc_attn_dkdv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T
  * dim that is not a multiple of 16 (SigLIP's 72) is computed as HP = the next
  * multiple (80): rows are staged with zeros in columns HD..HP-1, which add
  * nothing to Q K^T and leave those output columns zero (never stored). */
-#define KC_TC_WARPS 2 /* warps per block */
+#define KC_TC_WARPS 2 /* warps per block (dk/dv always; forward and dq by default) */
+#define KC_TC_WIDE 5  /* warps per block of the forward and dq with RDT_CUDA_ATTN_WARPS=5 (80 query rows) */
 #define KC_TC_TILE 32 /* rows per shared-memory tile */
 
 template <int HD>
@@ -399,8 +400,8 @@ __device__ __forceinline__ void kc_tc_accum(kc_frag_acc (&acc)[kc_tc_shape<HD>::
 
 /* Warp: rows row0 .. row0+15 (those below `rows`) of a [rows, stride] view =
  * scale * acc, through `stage` (16 x LDO fp32). */
-template <typename T, int HD>
-__device__ __forceinline__ void kc_tc_store_rows(T *base, size_t stride, int row0, int rows,
+template <typename T, int HD, typename U = T> /* U: the output's element type */
+__device__ __forceinline__ void kc_tc_store_rows(U *base, size_t stride, int row0, int rows,
                                                  const kc_frag_acc (&acc)[kc_tc_shape<HD>::NF], float *stage, float scale,
                                                  int lane) {
   typedef kc_tc_shape<HD> S;
@@ -409,29 +410,77 @@ __device__ __forceinline__ void kc_tc_store_rows(T *base, size_t stride, int row
   __syncwarp();
   for (int i = lane; i < 16 * HD; i += 32) {
     int rr = i / HD, d = i % HD, row = row0 + rr;
-    if (row < rows) base[(size_t)row * stride + d] = kc_to<T>(stage[rr * S::LDO + d] * scale);
+    if (row < rows) base[(size_t)row * stride + d] = kc_to<U>(stage[rr * S::LDO + d] * scale);
   }
   __syncwarp();
 }
 
-template <typename T, int HD>
-__global__ void __launch_bounds__(KC_TC_WARPS * 32)
+/* Register double buffering of the K and V tiles (RDT_CUDA_ATTN_PREFETCH=1):
+ * each of the block's NT threads holds its 16-byte pieces of the next tile in
+ * registers (issued right after the current tile is stored to shared memory,
+ * so the loads are in flight while the block computes on it) and stores them
+ * at the top of the next iteration.  The same pieces, zeros and bounds as
+ * kc_tc_tile_load's 16-byte path; only for 16-byte aligned rows (else the
+ * kernels load synchronously, kc_tc_aligned). */
+template <typename T, int HD, int NT>
+struct kc_tc_prefetch {
+  static constexpr int V = 16 / sizeof(T), PR = kc_tc_shape<HD>::HP / V; /* pieces per row */
+  static constexpr int N = KC_TC_TILE * PR, PPT = (N + NT - 1) / NT;      /* per tile; per thread */
+  uint4 kr[PPT], vr[PPT];
+  __device__ __forceinline__ void fetch(const T *kb, const T *vb, size_t stride, int j0, int rows) {
+#pragma unroll
+    for (int p = 0; p < PPT; p++) {
+      int i = threadIdx.x + p * NT, rr = i / PR, c = i % PR * V, row = j0 + rr;
+      kr[p] = vr[p] = make_uint4(0u, 0u, 0u, 0u);
+      if (i < N && row < rows && c < HD) {
+        kr[p] = *reinterpret_cast<const uint4 *>(kb + (size_t)row * stride + c);
+        vr[p] = *reinterpret_cast<const uint4 *>(vb + (size_t)row * stride + c);
+      }
+    }
+  }
+  __device__ __forceinline__ void put(T (*Ks)[kc_tc_shape<HD>::LDK], T (*Vs)[kc_tc_shape<HD>::LDK]) const {
+#pragma unroll
+    for (int p = 0; p < PPT; p++) {
+      int i = threadIdx.x + p * NT, rr = i / PR, c = i % PR * V;
+      if (i < N) {
+        *reinterpret_cast<uint4 *>(&Ks[rr][c]) = kr[p];
+        *reinterpret_cast<uint4 *>(&Vs[rr][c]) = vr[p];
+      }
+    }
+  }
+};
+
+/* 1 if kc_tc_prefetch may read the rows of kb and vb (16-byte pieces). */
+template <typename T>
+__device__ __forceinline__ bool kc_tc_aligned(const T *kb, const T *vb, size_t stride) {
+  return (uintptr_t)kb % 16 == 0 && (uintptr_t)vb % 16 == 0 && stride * sizeof(T) % 16 == 0;
+}
+
+/* Forward: W warps of 16 query rows per block (KC_TC_WARPS, or KC_TC_WIDE
+ * with RDT_CUDA_ATTN_WARPS=5: RDT's 67 queries in one block, so a head's
+ * K/V tiles are read once per key range instead of once per 32 rows); the
+ * K/V tiles prefetched into registers when PF. */
+template <typename T, int HD, int W, bool PF>
+__global__ void __launch_bounds__(W * 32)
 kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, const uint8_t *mask, int Tq, int Tk,
                       int nh, float scale, int nqb, int chunk, float *part) {
   typedef kc_tc_shape<HD> S;
   constexpr int HALF = KC_TC_TILE / 2;
   __shared__ __align__(32) T Ks[KC_TC_TILE][S::LDK];
   __shared__ __align__(32) T Vs[KC_TC_TILE][S::LDK];
-  __shared__ __align__(32) float Ss[KC_TC_WARPS][16][S::LDS];
-  __shared__ __align__(32) T Ps[KC_TC_WARPS][16][S::LDP];
-  __shared__ __align__(32) float Os[KC_TC_WARPS][16][S::LDO];
+  __shared__ __align__(32) float Ss[W][16][S::LDS];
+  __shared__ __align__(32) T Ps[W][16][S::LDP];
+  __shared__ __align__(32) float Os[W][16][S::LDO];
   __shared__ int live[KC_TC_TILE];
   const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int q0 = (blockIdx.x % nqb * KC_TC_WARPS + warp) * 16, r = lane / 2, half = lane % 2;
+  const int q0 = (blockIdx.x % nqb * W + warp) * 16, r = lane / 2, half = lane % 2;
   const int split = blockIdx.x / nqb, kbeg = split * chunk, kend = min(Tk, kbeg + chunk); /* this block's keys */
   const size_t stride = (size_t)nh * HD, hoff = (size_t)h * HD;
   const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
   float *o = &Os[warp][0][0];
+  kc_tc_prefetch<T, HD, W * 32> pre;
+  const bool pf = PF && kc_tc_aligned(kb, vb, stride);
+  if (pf && kbeg < kend) pre.fetch(kb, vb, stride, kbeg, kend);
 
   kc_frag_a<T> qf[kc_tc_shape<HD>::NF];
   kc_tc_row_frags<T, HD>(qf, reinterpret_cast<T *>(o), q + (size_t)b * Tq * stride + hoff, stride, q0, Tq, lane);
@@ -441,8 +490,13 @@ kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, co
 
   for (int j0 = kbeg; j0 < kend; j0 += KC_TC_TILE) {
     __syncthreads(); /* the previous tile is consumed */
-    kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
-    kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
+    if (pf) {
+      pre.put(Ks, Vs);
+      if (j0 + KC_TC_TILE < kend) pre.fetch(kb, vb, stride, j0 + KC_TC_TILE, kend);
+    } else {
+      kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
+      kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
+    }
     for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
       live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
     __syncthreads();
@@ -521,25 +575,38 @@ struct kc_attn_combine_op {
   }
 };
 
-/* Per 16 query rows: D = dO . O (to Dbuf) and dq = scale sum_j dS_ij k_j. */
-template <typename T, int HD>
-__global__ void __launch_bounds__(KC_TC_WARPS * 32)
+/* Per 16 query rows: D = dO . O (to Dbuf) and dq = scale sum_j dS_ij k_j.
+ * W warps per block, K/V tiles prefetched into registers when PF (as the
+ * forward).  With part (RDT_CUDA_ATTN_DQ_SPLIT), block x covers query block
+ * x % nqb and keys [s chunk, (s + 1) chunk) for s = x / nqb, and writes its
+ * unscaled fp32 sum to part + s B Tq nh HD (dq's layout) for
+ * kc_attn_dq_reduce_op; only the blocks of range 0 write D. */
+template <typename T, int HD, int W, bool PF>
+__global__ void __launch_bounds__(W * 32)
 kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, const T *v, const T *out,
-                     const float *lse, const uint8_t *mask, int Tq, int Tk, int nh, float scale) {
+                     const float *lse, const uint8_t *mask, int Tq, int Tk, int nh, float scale, int nqb, int chunk,
+                     float *part) {
   typedef kc_tc_shape<HD> S;
   constexpr int HALF = KC_TC_TILE / 2;
+  /* A warp's scratch: S and dP during the key loop, the staging of its rows
+   * (16 x LDK 16-bit, 16 x LDO fp32) before and after it. */
+  constexpr int SCR = 2 * 16 * S::LDS > 16 * S::LDO ? 2 * 16 * S::LDS : 16 * S::LDO;
+  static_assert(SCR % 8 == 0 && 16 * S::LDS % 8 == 0, "warp scratch and dP must stay 32-byte aligned");
   __shared__ __align__(32) T Ks[KC_TC_TILE][S::LDK];
   __shared__ __align__(32) T Vs[KC_TC_TILE][S::LDK];
-  __shared__ __align__(32) float Ss[KC_TC_WARPS][16][S::LDS];
-  __shared__ __align__(32) float dPs[KC_TC_WARPS][16][S::LDS];
-  __shared__ __align__(32) T dSs[KC_TC_WARPS][16][S::LDP];
-  __shared__ __align__(32) float Os[KC_TC_WARPS][16][S::LDO];
+  __shared__ __align__(32) float scr[W][SCR];
+  __shared__ __align__(32) T dSs[W][16][S::LDP];
   __shared__ int live[KC_TC_TILE];
   const int h = blockIdx.y, b = blockIdx.z, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int q0 = (blockIdx.x * KC_TC_WARPS + warp) * 16, r = lane / 2, half = lane % 2, tq = q0 + r;
+  const int q0 = (blockIdx.x % nqb * W + warp) * 16, r = lane / 2, half = lane % 2, tq = q0 + r;
+  const int split = blockIdx.x / nqb, kbeg = split * chunk, kend = min(Tk, kbeg + chunk); /* this block's keys */
   const size_t stride = (size_t)nh * HD, hoff = (size_t)h * HD, qbase = (size_t)b * Tq * stride + hoff;
   const T *kb = k + (size_t)b * Tk * stride + hoff, *vb = v + (size_t)b * Tk * stride + hoff;
-  T *stage = reinterpret_cast<T *>(&Os[warp][0][0]);
+  float *Ss = &scr[warp][0], *dPs = Ss + 16 * S::LDS, *Os = Ss;
+  T *stage = reinterpret_cast<T *>(Os);
+  kc_tc_prefetch<T, HD, W * 32> pre;
+  const bool pf = PF && kc_tc_aligned(kb, vb, stride);
+  if (pf && kbeg < kend) pre.fetch(kb, vb, stride, kbeg, kend);
 
   kc_frag_a<T> qf[kc_tc_shape<HD>::NF], dof[kc_tc_shape<HD>::NF];
   kc_tc_row_frags<T, HD>(qf, stage, q + qbase, stride, q0, Tq, lane);
@@ -552,33 +619,58 @@ kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, 
   }
   D += __shfl_xor_sync(0xffffffffu, D, 1);
   const size_t row = ((size_t)b * nh + h) * Tq + tq;
-  if (tq < Tq && half == 0) Dbuf[row] = D;
+  if (tq < Tq && half == 0 && split == 0) Dbuf[row] = D;
   float L = tq < Tq ? lse[row] : INFINITY;
   if (L == -INFINITY) L = INFINITY; /* a fully masked row: P = 0 */
 
   kc_frag_acc dqa[kc_tc_shape<HD>::NF];
 #pragma unroll
   for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::fill_fragment(dqa[db], 0.f);
-  for (int j0 = 0; j0 < Tk; j0 += KC_TC_TILE) {
+  for (int j0 = kbeg; j0 < kend; j0 += KC_TC_TILE) {
     __syncthreads();
-    kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, Tk);
-    kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, Tk);
-    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x) live[jj] = kc_key_live(mask, b, j0 + jj, Tk);
+    if (pf) {
+      pre.put(Ks, Vs);
+      if (j0 + KC_TC_TILE < kend) pre.fetch(kb, vb, stride, j0 + KC_TC_TILE, kend);
+    } else {
+      kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
+      kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
+    }
+    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
+      live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
     __syncthreads();
-    kc_tc_abt<T, HD>(&Ss[warp][0][0], qf, Ks);
-    kc_tc_abt<T, HD>(&dPs[warp][0][0], dof, Vs);
+    kc_tc_abt<T, HD>(Ss, qf, Ks);
+    kc_tc_abt<T, HD>(dPs, dof, Vs);
     __syncwarp();
 #pragma unroll
     for (int c = 0; c < HALF; c++) {
       int jj = half * HALF + c;
-      float p = live[jj] ? expf(Ss[warp][r][jj] * scale - L) : 0.f;
-      dSs[warp][r][jj] = kc_to<T>(p * (dPs[warp][r][jj] - D));
+      float p = live[jj] ? expf(Ss[r * S::LDS + jj] * scale - L) : 0.f;
+      dSs[warp][r][jj] = kc_to<T>(p * (dPs[r * S::LDS + jj] - D));
     }
     __syncwarp();
     kc_tc_accum<T, HD>(dqa, &dSs[warp][0][0], Ks);
   }
-  kc_tc_store_rows<T, HD>(dq + qbase, stride, q0, Tq, dqa, &Os[warp][0][0], scale, lane);
+  if (part)
+    kc_tc_store_rows<T, HD, float>(part + (size_t)split * gridDim.z * Tq * stride + qbase, stride, q0, Tq, dqa, Os,
+                                   1.f, lane);
+  else
+    kc_tc_store_rows<T, HD>(dq + qbase, stride, q0, Tq, dqa, Os, scale, lane);
 }
+
+/* dq = scale * the sum of the key ranges' partial sums, in range order. */
+template <typename T>
+struct kc_attn_dq_reduce_op {
+  T *dq;
+  const float *part;
+  size_t n; /* elements of dq */
+  int nsplit;
+  float scale;
+  __device__ void operator()(size_t i) const {
+    float acc = 0.f;
+    for (int s = 0; s < nsplit; s++) acc += part[s * n + i];
+    dq[i] = kc_to<T>(acc * scale);
+  }
+};
 
 /* Per 16 key rows: dv = sum_i P_ij dO_i and dk = scale sum_i dS_ij q_i. */
 template <typename T, int HD>
@@ -673,27 +765,35 @@ static void kc_attn_run_simple(const kc_state *s, const kc_attn_args *a, int bac
   KC_LAUNCH();
 }
 
-/* The tensor-core kernels: 16-bit activations, head dims 32, 64 and 72, no bias. */
-template <typename T, int HD>
-static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backward) {
-  const int rows = KC_TC_WARPS * 16, nqb = (a->Tq + rows - 1) / rows;
-  dim3 grid_q(nqb, a->nh, a->B), grid_k((a->Tk + rows - 1) / rows, a->nh, a->B);
+/* Key ranges for a kernel over nqb query blocks per (head, batch): about
+ * per_sm blocks per SM in all, ranges of at least 4 tiles; *chunk = keys per
+ * range.  Returns the number of ranges (1: no split, *chunk = Tk). */
+static int kc_attn_key_split(const kc_state *s, const kc_attn_args *a, int nqb, int per_sm, int *chunk) {
+  int base = nqb * a->nh * a->B, tiles = (a->Tk + KC_TC_TILE - 1) / KC_TC_TILE;
+  int nsplit = (per_sm * s->sm_count + base - 1) / base, most = (tiles + 3) / 4;
+  nsplit = nsplit < most ? nsplit : most;
+  *chunk = a->Tk;
+  if (nsplit <= 1) return 1;
+  *chunk = (tiles + nsplit - 1) / nsplit * KC_TC_TILE;
+  return (a->Tk + *chunk - 1) / *chunk;
+}
+
+/* The tensor-core kernels: 16-bit activations, head dims 32, 64 and 72, no
+ * bias; W warps per block in the forward and dq kernels, PF: K/V prefetch. */
+template <typename T, int HD, int W, bool PF>
+static void kc_attn_launch_tc(kc_state *s, const kc_attn_args *a, int backward) {
+  const int nqb = (a->Tq + W * 16 - 1) / (W * 16);
+  s->attn_wide_calls += W != KC_TC_WARPS;
+  s->attn_prefetch_calls += PF;
   if (!backward) {
     /* With few query blocks (inference), split the keys into ranges of at
      * least 4 tiles over more blocks (about attn_split_blocks per SM), then
      * merge the ranges. */
-    int base = nqb * a->nh * a->B, tiles = (a->Tk + KC_TC_TILE - 1) / KC_TC_TILE;
-    int nsplit = (s->attn_split_blocks * s->sm_count + base - 1) / base, most = (tiles + 3) / 4;
-    nsplit = nsplit < most ? nsplit : most;
-    int chunk = a->Tk;
-    if (nsplit > 1) {
-      chunk = (tiles + nsplit - 1) / nsplit * KC_TC_TILE;
-      nsplit = (a->Tk + chunk - 1) / chunk;
-    }
+    int chunk, nsplit = kc_attn_key_split(s, a, nqb, s->attn_split_blocks, &chunk);
     size_t nrow = (size_t)a->B * a->nh * a->Tq;
     float *part = nsplit > 1 ? (float *)kc_temp_alloc(s, nsplit * nrow * (HD + 2) * sizeof(float)) : NULL;
-    dim3 grid(nqb * (nsplit > 1 ? nsplit : 1), a->nh, a->B);
-    kc_attn_fwd_tc_kernel<T, HD><<<grid, KC_TC_WARPS * 32, 0, s->stream>>>(
+    dim3 grid(nqb * nsplit, a->nh, a->B);
+    kc_attn_fwd_tc_kernel<T, HD, W, PF><<<grid, W * 32, 0, s->stream>>>(
         (T *)a->out, a->lse, (const T *)a->q, (const T *)a->k, (const T *)a->v, a->mask, a->Tq, a->Tk, a->nh,
         a->scale, nqb, chunk, part);
     KC_LAUNCH();
@@ -703,19 +803,48 @@ static void kc_attn_run_tc(const kc_state *s, const kc_attn_args *a, int backwar
     }
     return;
   }
-  kc_attn_dq_tc_kernel<T, HD><<<grid_q, KC_TC_WARPS * 32, 0, s->stream>>>(
+  /* dq, with RDT_CUDA_ATTN_DQ_SPLIT over key ranges (about attn_dq_split
+   * blocks per SM) summed by a second pass in range order. */
+  int chunk = a->Tk, nsplit = s->attn_dq_split > 0 ? kc_attn_key_split(s, a, nqb, s->attn_dq_split, &chunk) : 1;
+  size_t n = (size_t)a->B * a->Tq * a->nh * HD;
+  float *part = nsplit > 1 ? (float *)kc_temp_alloc(s, nsplit * n * sizeof(float)) : NULL;
+  dim3 grid_q(nqb * nsplit, a->nh, a->B);
+  kc_attn_dq_tc_kernel<T, HD, W, PF><<<grid_q, W * 32, 0, s->stream>>>(
       (T *)a->dq, a->Dbuf, (const T *)a->dout, (const T *)a->q, (const T *)a->k, (const T *)a->v, (const T *)a->o,
-      a->lse_in, a->mask, a->Tq, a->Tk, a->nh, a->scale);
+      a->lse_in, a->mask, a->Tq, a->Tk, a->nh, a->scale, nqb, chunk, part);
   KC_LAUNCH();
+  if (part) {
+    kc_map(s, n, kc_attn_dq_reduce_op<T>{(T *)a->dq, part, n, nsplit, a->scale});
+    kc_temp_free(s, part);
+    s->attn_dq_split_calls++;
+  }
   if (a->Tk == 0) return;
+  const int rows = KC_TC_WARPS * 16;
+  dim3 grid_k((a->Tk + rows - 1) / rows, a->nh, a->B);
   kc_attn_dkdv_tc_kernel<T, HD><<<grid_k, KC_TC_WARPS * 32, 0, s->stream>>>(
       (T *)a->dk, (T *)a->dv, (const T *)a->dout, (const T *)a->q, (const T *)a->k, (const T *)a->v, a->lse_in,
       a->Dbuf, a->mask, a->Tq, a->Tk, a->nh, a->scale);
   KC_LAUNCH();
 }
 
+/* Pick W and PF from the switches.  Both apply to head dims up to 64 (RDT):
+ * at 72 (SigLIP, computed as 80; 729 queries, so blocks enough) the 5-warp
+ * forward would pass 48 KB of shared memory and the prefetching forward
+ * spilled registers. */
 template <typename T, int HD>
-static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) {
+static void kc_attn_run_tc(kc_state *s, const kc_attn_args *a, int backward) {
+  if constexpr (HD <= 64) {
+    if (s->attn_warps == KC_TC_WIDE) {
+      if (s->attn_prefetch) return kc_attn_launch_tc<T, HD, KC_TC_WIDE, true>(s, a, backward);
+      return kc_attn_launch_tc<T, HD, KC_TC_WIDE, false>(s, a, backward);
+    }
+    if (s->attn_prefetch) return kc_attn_launch_tc<T, HD, KC_TC_WARPS, true>(s, a, backward);
+  }
+  kc_attn_launch_tc<T, HD, KC_TC_WARPS, false>(s, a, backward);
+}
+
+template <typename T, int HD>
+static void kc_attn_run(kc_state *s, const kc_attn_args *a, int backward) {
   if constexpr (!std::is_same<T, float>::value && (HD == 32 || HD == 64 || HD == 72)) {
     if (s->attn_tensor_cores && !a->bias) return kc_attn_run_tc<T, HD>(s, a, backward);
   }
@@ -724,7 +853,7 @@ static void kc_attn_run(const kc_state *s, const kc_attn_args *a, int backward) 
 
 /* Pick the kernel instance for the activation type and head dim. */
 static void kc_attn_dispatch(const k_backend *b, const kc_attn_args *a, int hd, int backward) {
-  const kc_state *s = kc(b);
+  kc_state *s = kc(b);
   KC_DISPATCH(b->act, T, {
     switch (hd) {
       case 16: kc_attn_run<T, 16>(s, a, backward); break;   /* configs/tiny.yaml */

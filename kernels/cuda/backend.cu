@@ -270,6 +270,9 @@ static long kc_counter(const k_backend *b, const char *name) {
   if (strcmp(name, "gelu_epilogue") == 0) return kc(b)->gelu_epilogue_calls;
   if (strcmp(name, "bias_fallback") == 0) return kc(b)->bias_fallback_calls;
   if (strcmp(name, "gemm_heuristic") == 0) return kc(b)->gemm_heuristic_calls;
+  if (strcmp(name, "attn_dq_split") == 0) return kc(b)->attn_dq_split_calls;
+  if (strcmp(name, "attn_wide") == 0) return kc(b)->attn_wide_calls;
+  if (strcmp(name, "attn_prefetch") == 0) return kc(b)->attn_prefetch_calls;
   return -1;
 }
 
@@ -322,6 +325,9 @@ extern "C" int kcuda_init(k_backend *b, int device) {
   s->bias_epilogue = kc_env_switch("RDT_CUDA_BIAS_EPILOGUE", 1);
   s->attn_tensor_cores = kc_env_switch("RDT_CUDA_ATTN_TC", 1);
   s->attn_split_blocks = kc_env_count("RDT_CUDA_ATTN_SPLIT_BLOCKS", 2);
+  s->attn_dq_split = kc_env_count("RDT_CUDA_ATTN_DQ_SPLIT", 0);
+  s->attn_warps = kc_env_count("RDT_CUDA_ATTN_WARPS", 2) == 5 ? 5 : 2;
+  s->attn_prefetch = kc_env_switch("RDT_CUDA_ATTN_PREFETCH", 0);
   s->allocs = (kc_alloc_table *)rdt_calloc(1, sizeof *s->allocs);
   KC_CUDA(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
   KC_CUDA(cudaMalloc((void **)&s->reduce_buf, (KC_REDUCE_BLOCKS + 1) * sizeof(double)));

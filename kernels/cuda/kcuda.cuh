@@ -65,6 +65,10 @@ typedef struct kc_state {
   int bias_epilogue;          /* 1: bias fused into the GEMM epilogue; 0: separate kernel */
   int attn_tensor_cores;      /* 1: 16-bit attention forward on tensor cores where it applies */
   int attn_split_blocks;      /* split-key forward: target blocks per SM (RDT_CUDA_ATTN_SPLIT_BLOCKS, 2) */
+  int attn_dq_split;          /* split-key dq (tensor cores): target blocks per SM, 0 = off (RDT_CUDA_ATTN_DQ_SPLIT) */
+  int attn_warps;             /* warps per block, tensor-core forward and dq: 2, or 5 (RDT_CUDA_ATTN_WARPS=5) */
+  int attn_prefetch;          /* RDT_CUDA_ATTN_PREFETCH=1: those kernels prefetch K/V tiles into registers */
+  long attn_dq_split_calls, attn_wide_calls, attn_prefetch_calls; /* k_counter: launches that took each */
   int gemm_tune;              /* RDT_CUDA_GEMM_TUNE=1: time the heuristic's candidates on first use */
   int skinny, skinny_blocks;  /* RDT_CUDA_SKINNY=1: few-row products by skinny.cu; its blocks per SM */
   long skinny_calls;

@@ -508,14 +508,18 @@ static void check_attention(attn_case a) {
     expect_out(what, dk);
     snprintf(what, sizeof what, "attention_backward dv %s", tag);
     expect_out(what, dv);
-    /* deterministic: a second run gives the same bits */
+    /* deterministic: a second run gives the same bits (dq: the split-key path sums ranges) */
     float *dk1 = rdt_malloc(nk * sizeof(float)), *dk2 = rdt_malloc(nk * sizeof(float));
+    float *dq1 = rdt_malloc(nq * sizeof(float)), *dq2 = rdt_malloc(nq * sizeof(float));
     k_download_act(G, dk1, dk.g, nk);
+    k_download_act(G, dq1, dq.g, nq);
     k_attention_backward(G, dq.g, dk.g, dv.g, dout.g, qg, kg, vg, o.g, l.g, mask_g, a.B, a.Tq, a.Tk, a.nh, a.hd,
                          scale);
     k_download_act(G, dk2, dk.g, nk);
-    CHECK_MSG(memcmp(dk1, dk2, nk * sizeof(float)) == 0, "attention_backward %s is not deterministic", tag);
-    free(oc), free(og), free(lc), free(lg), free(dk1), free(dk2);
+    k_download_act(G, dq2, dq.g, nq);
+    CHECK_MSG(memcmp(dk1, dk2, nk * sizeof(float)) == 0, "attention_backward %s: dk is not deterministic", tag);
+    CHECK_MSG(memcmp(dq1, dq2, nq * sizeof(float)) == 0, "attention_backward %s: dq is not deterministic", tag);
+    free(oc), free(og), free(lc), free(lg), free(dk1), free(dk2), free(dq1), free(dq2);
     pair_free(&o), pair_free(&l), pair_free(&dout), pair_free(&dq), pair_free(&dk), pair_free(&dv);
   }
   k_free(C, mc), k_free(G, mg), free(m);
@@ -537,6 +541,40 @@ static void t_attention(void) {
       {2, 40, 200, 2, 64, 1, 0, 3},   /* rows not 16-byte aligned */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_attention(cases[i]);
+}
+
+/* The tensor-core attention's opt-in paths, at sizes the emulation runs
+ * quickly, with the switches of the section (main) set: RDT_CUDA_ATTN_DQ_SPLIT
+ * (dq over key ranges; the emulated device has 132 SMs, so every case below
+ * splits, the last range short), RDT_CUDA_ATTN_WARPS=5 (80 query rows per
+ * block) and RDT_CUDA_ATTN_PREFETCH=1 (K/V tiles prefetched into registers;
+ * rows not 16-byte aligned take the synchronous loads).  k_counter shows that
+ * each path ran exactly when its switch is on. */
+static void t_attention_paths(void) {
+  attn_case cases[] = {
+      {2, 20, 300, 2, 64, 1, 0, 0}, /* keys in ranges 128, 128, 44; masked keys, batch 1 fully masked */
+      {1, 67, 230, 2, 32, 0, 0, 0}, /* RDT's 67 queries: one 5-warp block; forward split 128 + 102 */
+      {2, 33, 200, 3, 72, 1, 0, 3}, /* SigLIP's head dim (split dq only), rows not 16-byte aligned */
+      {2, 50, 160, 2, 64, 1, 0, 3}, /* rows not 16-byte aligned: no prefetch; ranges 96 + 64 */
+      {2, 100, 150, 2, 64, 0, 0, 0}, /* two query blocks of any width (the second partly empty); ranges 96 + 54 */
+  };
+  const char *e;
+  int split = (e = getenv("RDT_CUDA_ATTN_DQ_SPLIT")) && atoi(e) > 0;
+  int wide = (e = getenv("RDT_CUDA_ATTN_WARPS")) && atoi(e) == 5;
+  int prefetch = (e = getenv("RDT_CUDA_ATTN_PREFETCH")) && strcmp(e, "1") == 0;
+  long n_split = k_counter(G, "attn_dq_split"), n_wide = k_counter(G, "attn_wide");
+  long n_prefetch = k_counter(G, "attn_prefetch");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_attention(cases[i]);
+  n_split = k_counter(G, "attn_dq_split") - n_split, n_wide = k_counter(G, "attn_wide") - n_wide;
+  n_prefetch = k_counter(G, "attn_prefetch") - n_prefetch;
+  fprintf(stderr, "    launches: split dq %ld, 5-warp %ld, prefetching %ld\n", n_split, n_wide, n_prefetch);
+  /* each case runs the forward once and the backward twice; the hd 72 case
+   * takes neither 5 warps nor prefetch */
+  int nc = (int)(sizeof cases / sizeof cases[0]);
+  CHECK_MSG(n_split == (split ? 2 * nc : 0), "split dq ran %ld times (switch %d)", n_split, split);
+  CHECK_MSG(n_wide == (wide ? 3 * (nc - 1) : 0), "5-warp kernels ran %ld times (switch %d)", n_wide, wide);
+  CHECK_MSG(n_prefetch == (prefetch ? 3 * (nc - 1) : 0), "prefetching kernels ran %ld times (switch %d)", n_prefetch,
+            prefetch);
 }
 
 /* ---------------------------------------------------------------- element-wise and layout */
@@ -791,6 +829,25 @@ int main(void) {
   for (int i = 0; i < 3; i++) {
     use_dtype(i, ", linear + GELU through cuBLASLt's GELU epilogue");
     RUN(t_linear_gelu);
+  }
+  unsetenv("RDT_CUDA_GELU_EPILOGUE");
+  /* The tensor-core attention's opt-in paths, in four combinations (16-bit
+   * activations: the F32 attention runs on the CUDA cores). */
+  static const char *const ATTN_PATHS[4][3] = {
+      /* RDT_CUDA_ATTN_DQ_SPLIT, RDT_CUDA_ATTN_WARPS, RDT_CUDA_ATTN_PREFETCH */
+      {"1", "5", "1"}, {"1", "2", "0"}, {"0", "5", "0"}, {"0", "2", "1"}};
+  for (int c = 0; c < 4; c++) {
+    char section[128];
+    setenv("RDT_CUDA_ATTN_DQ_SPLIT", ATTN_PATHS[c][0], 1);
+    setenv("RDT_CUDA_ATTN_WARPS", ATTN_PATHS[c][1], 1);
+    setenv("RDT_CUDA_ATTN_PREFETCH", ATTN_PATHS[c][2], 1);
+    reopen();
+    snprintf(section, sizeof section, ", attention: dq split %s, %s warps, prefetch %s", ATTN_PATHS[c][0],
+             ATTN_PATHS[c][1], ATTN_PATHS[c][2]);
+    for (int i = 1; i < 3; i++) {
+      use_dtype(i, section);
+      RUN(t_attention_paths);
+    }
   }
   k_close(G);
   k_close(C);
