@@ -95,6 +95,8 @@ int rdt_cmd_train(int argc, char **argv) {
        "loader threads (0: load in the training thread)"},
       {"seed", RDT_FLAG_INT, &o.seed, "0", "seed of initialisation and every data draw"},
       {"mixed_precision", RDT_FLAG_STR, &o.mixed_precision, NULL, "bf16, fp16 or no (default: bf16 on CUDA, no on CPU)"},
+      {"fp16_init_scale", RDT_FLAG_FLOAT, &o.fp16_init_scale, "65536",
+       "fp16: the dynamic loss scale's starting value (torch GradScaler's init_scale)"},
       {"device", RDT_FLAG_STR, &o.device, "auto", "cpu, cuda or auto"},
       {"gradient_checkpointing", RDT_FLAG_BOOL, &o.gradient_checkpointing, "false",
        "recompute each block's activations in the backward pass (less memory, about a third more compute)"},

@@ -121,7 +121,9 @@ static int setup_backend(trainer *t) {
   } else if (k_set_act_dtype(t->b, act) != 0) {
     return rdt_fail_ctx("--mixed_precision %s", mp);
   }
-  t->loss_scale = t->fp16 ? 65536.0 : 1.0;   /* torch GradScaler's initial scale */
+  RDT_CHECK(!t->fp16 || (o->fp16_init_scale >= 1 && o->fp16_init_scale <= 1e30),
+            "--fp16_init_scale must be in 1..1e30, got %g", o->fp16_init_scale);
+  t->loss_scale = t->fp16 ? o->fp16_init_scale : 1.0;   /* torch GradScaler's init_scale, 65536 by default */
   return rdt_dist_attach(t->d, t->b) == 0 ? 0 : rdt_fail_ctx("joining the other ranks over NCCL");
 }
 

@@ -46,6 +46,7 @@ typedef struct {
   int64_t zero_stage;               /* 1: ZeRO-1, the EMA and AdamW state sharded over the ranks */
   int64_t dataloader_num_workers, seed;
   const char *mixed_precision, *device, *report_to;
+  double fp16_init_scale;           /* fp16: the dynamic loss scale's start (torch GradScaler's init_scale) */
   int64_t threads;
   const char *args_json;            /* the settings, stored in checkpoints */
 } rdt_train_opts;

@@ -160,6 +160,42 @@ static void t_mixed_precision_cpu(void) {
   }
 }
 
+/* fp16's dynamic loss scaling on the CPU's F16 rounding: from a scale of
+ * 2^32 the scaled loss gradient overflows F16, so steps are skipped with the
+ * scale halved until it fits, and the run then trains; from 1e30 (the
+ * largest allowed) it never fits, and the 31st overflow in a row stops the
+ * run with a message; a scale of 0 is refused. */
+static void t_fp16_loss_scale(void) {
+  char err[1024], path[1200];
+  snprintf(err, sizeof err, "%s/fp16_scale.txt", data);
+  snprintf(cmd, sizeof cmd,
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/fp16_scale --max_train_steps 24 "
+           "--train_batch_size 4 --learning_rate 1e-3 --seed 3 --threads 1 --mixed_precision fp16 "
+           "--fp16_init_scale 4294967296 --checkpointing_period 100 --sample_period 100 2> %s",
+           fx_rdt(), fx_tiny(), data, data, err);
+  CHECK(test_sh("%s", cmd) == 0);
+  char *text = rdt_read_file(err, NULL);
+  int skips = 0;
+  for (const char *at = text; at && (at = strstr(at, "fp16 gradient overflow, step skipped")); at++) skips++;
+  fprintf(stderr, "  from 2^32: %d steps skipped\n", skips);
+  CHECK_MSG(skips >= 1 && skips < 20, "%d overflow skips", skips);
+  free(text);
+  snprintf(path, sizeof path, "%s/fp16_scale", data);
+  double loss[32];
+  CHECK(fx_losses(path, loss, 32) == 24 && isfinite(loss[23]));
+  snprintf(cmd, sizeof cmd,
+           "%s train --device cpu --config %s --data_dir %s --output_dir %s/fp16_stop --max_train_steps 40 "
+           "--train_batch_size 4 --seed 3 --threads 1 --mixed_precision fp16 --fp16_init_scale 1e30 "
+           "--checkpointing_period 100 --sample_period 100 2> %s",
+           fx_rdt(), fx_tiny(), data, data, err);
+  CHECK(test_sh("%s", cmd) == 1);
+  CHECK(fx_file_has(err, "30 fp16 overflows in a row"));
+  snprintf(cmd, sizeof cmd, "%s train --device cpu --config %s --data_dir %s --output_dir %s/fp16_bad "
+           "--mixed_precision fp16 --fp16_init_scale 0 2> %s", fx_rdt(), fx_tiny(), data, data, err);
+  CHECK(test_sh("%s", cmd) == 1);
+  CHECK(fx_file_has(err, "--fp16_init_scale"));
+}
+
 /* The real-encoder path: a small random SigLIP (28 px, patch 14: 4 tokens x 32)
  * encodes the images in the training thread (and for validation), with
  * precomputed language embeddings; a config without model.tiny_encoders. */
@@ -205,6 +241,7 @@ int main(void) {
   RUN(t_nan_stops);
   RUN(t_options);
   RUN(t_mixed_precision_cpu);
+  RUN(t_fp16_loss_scale);
   RUN(t_siglip_path);
   return test_done();
 }
