@@ -456,6 +456,25 @@ __device__ __forceinline__ bool kc_tc_aligned(const T *kb, const T *vb, size_t s
   return (uintptr_t)kb % 16 == 0 && (uintptr_t)vb % 16 == 0 && stride * sizeof(T) % 16 == 0;
 }
 
+/* Block: keys j0 .. j0+KC_TC_TILE-1 (those below kend) of K and V into Ks
+ * and Vs -- from the registers prefetched during the previous tile, issuing
+ * the next tile's loads, when pf, else loaded now -- and live[jj] = whether
+ * key j0 + jj exists and is not masked.  Between two __syncthreads. */
+template <typename T, int HD, typename P>
+__device__ __forceinline__ void kc_tc_kv_tile(P &pre, bool pf, T (*Ks)[kc_tc_shape<HD>::LDK],
+                                              T (*Vs)[kc_tc_shape<HD>::LDK], int *live, const T *kb, const T *vb,
+                                              size_t stride, int j0, int kend, const uint8_t *mask, int b, int Tk) {
+  if (pf) {
+    pre.put(Ks, Vs);
+    if (j0 + KC_TC_TILE < kend) pre.fetch(kb, vb, stride, j0 + KC_TC_TILE, kend);
+  } else {
+    kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
+    kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
+  }
+  for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
+    live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
+}
+
 /* Forward: W warps of 16 query rows per block (KC_TC_WARPS, or KC_TC_WIDE
  * with RDT_CUDA_ATTN_WARPS=5: RDT's 67 queries in one block, so a head's
  * K/V tiles are read once per key range instead of once per 32 rows); the
@@ -490,15 +509,7 @@ kc_attn_fwd_tc_kernel(T *out, float *lse, const T *q, const T *k, const T *v, co
 
   for (int j0 = kbeg; j0 < kend; j0 += KC_TC_TILE) {
     __syncthreads(); /* the previous tile is consumed */
-    if (pf) {
-      pre.put(Ks, Vs);
-      if (j0 + KC_TC_TILE < kend) pre.fetch(kb, vb, stride, j0 + KC_TC_TILE, kend);
-    } else {
-      kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
-      kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
-    }
-    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
-      live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
+    kc_tc_kv_tile<T, HD>(pre, pf, Ks, Vs, live, kb, vb, stride, j0, kend, mask, b, Tk);
     __syncthreads();
     kc_tc_abt<T, HD>(&Ss[warp][0][0], qf, Ks);
     __syncwarp();
@@ -627,16 +638,8 @@ kc_attn_dq_tc_kernel(T *dq, float *Dbuf, const T *dout, const T *q, const T *k, 
 #pragma unroll
   for (int db = 0; db < kc_tc_shape<HD>::NF; db++) kc_wmma::fill_fragment(dqa[db], 0.f);
   for (int j0 = kbeg; j0 < kend; j0 += KC_TC_TILE) {
-    __syncthreads();
-    if (pf) {
-      pre.put(Ks, Vs);
-      if (j0 + KC_TC_TILE < kend) pre.fetch(kb, vb, stride, j0 + KC_TC_TILE, kend);
-    } else {
-      kc_tc_tile_load<T, HD>(Ks, kb, stride, j0, kend);
-      kc_tc_tile_load<T, HD>(Vs, vb, stride, j0, kend);
-    }
-    for (int jj = threadIdx.x; jj < KC_TC_TILE; jj += blockDim.x)
-      live[jj] = j0 + jj < kend && kc_key_live(mask, b, j0 + jj, Tk);
+    __syncthreads(); /* the previous tile is consumed */
+    kc_tc_kv_tile<T, HD>(pre, pf, Ks, Vs, live, kb, vb, stride, j0, kend, mask, b, Tk);
     __syncthreads();
     kc_tc_abt<T, HD>(Ss, qf, Ks);
     kc_tc_abt<T, HD>(dPs, dof, Vs);
