@@ -22,6 +22,7 @@
  *              T 2H^2  (MLP, ratio 1)
  *   final      T (H^2 + H D)
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "model/rdt_cmd.h"
+#include "train/dist.h"
 #include "train/ema.h"
 #include "train/optim.h"
 
@@ -136,7 +138,7 @@ int rdt_bench_train(int argc, char **argv) {
                 (int)(sizeof flags / sizeof flags[0]), argc, argv, &ov, NULL);
   if (!config) rdt_die("rdt bench train needs --config");
   if (batch < 1 || steps < 1 || warmup < 0) rdt_die("--batch and --steps must be positive, --warmup >= 0");
-  if (zero_world < 1) rdt_die("--zero_world must be at least 1");
+  if (zero_world < 1 || zero_world > 65536) rdt_die("--zero_world must be in 1..65536");
   rdt_model_config cfg;
   if (rdt_cmd_model_config(config, &ov, NULL, &cfg) != 0) rdt_die_last();
   if (lang_len < 1 || lang_len > cfg.max_lang_cond_len) rdt_die("--lang_len must be in 1..%d", cfg.max_lang_cond_len);
@@ -153,16 +155,14 @@ int rdt_bench_train(int argc, char **argv) {
   if (!m) rdt_die_last();
   rdt_model_init(m, (uint64_t)seed);
   rdt_model_set_checkpointing(m, ckpt);
-  /* rank 0's shard as rdt_dist_shard cuts it (1/N, a multiple of 64 floats) */
-  size_t n = rdt_model_numel(m), shard = (n + (size_t)zero_world - 1) / (size_t)zero_world;
-  shard = (shard + 63) / 64 * 64;
-  if (shard > n) shard = n;
+  size_t lo, shard;   /* rank 0's shard, as --zero_stage 1 cuts it */
+  rdt_shard_range((int)zero_world, 0, rdt_model_numel(m), &lo, &shard);
   rdt_adamw opt;
   rdt_adamw_cfg ac = {0.9, 0.999, 1e-8, 0.01};
-  rdt_adamw_init_shard(&opt, b, &ac, 0, shard);
+  rdt_adamw_init_shard(&opt, b, &ac, lo, shard);
   rdt_ema ema;
   rdt_ema_cfg ec = {cfg.ema_update_after_step, cfg.ema_inv_gamma, cfg.ema_power, cfg.ema_min_value, cfg.ema_max_value};
-  rdt_ema_init_shard(&ema, b, &ec, rdt_model_params(m), 0, shard);
+  rdt_ema_init_shard(&ema, b, &ec, rdt_model_params(m), lo, shard);
   synth_batch s;
   synth_new(&s, &cfg, (int)batch, (int)lang_len, (uint64_t)seed);
   void *img_dev = NULL;
@@ -205,19 +205,13 @@ int rdt_bench_train(int argc, char **argv) {
   jw_key(&w, "step_time_mean_s"), jw_num(&w, sum / (double)steps);
   jw_key(&w, "samples_per_s"), jw_num(&w, (double)batch / med);
   jw_key(&w, "model_flops_per_step"), jw_num(&w, flops);
-  jw_key(&w, "achieved_tflops"), jw_num(&w, flops / med / 1e12);   /* recomputation not counted */
-  jw_key(&w, "peak_tflops");
-  if (peak > 0) jw_num(&w, peak);
-  else jw_null(&w);
-  jw_key(&w, "mfu");
-  if (peak > 0) jw_num(&w, flops / med / 1e12 / peak);
-  else jw_null(&w);
-  jw_key(&w, "gemm_ceiling_tflops");
-  if (ceiling > 0) jw_num(&w, ceiling);
-  else jw_null(&w);
-  jw_key(&w, "mfu_of_gemm_ceiling");
-  if (ceiling > 0) jw_num(&w, flops / med / 1e12 / ceiling);
-  else jw_null(&w);
+  double tflops = flops / med / 1e12;   /* recomputation not counted */
+  jw_key(&w, "achieved_tflops"), jw_num(&w, tflops);
+  /* without a peak or ceiling (NAN), jw_num writes null */
+  jw_key(&w, "peak_tflops"), jw_num(&w, peak > 0 ? peak : NAN);
+  jw_key(&w, "mfu"), jw_num(&w, peak > 0 ? tflops / peak : NAN);
+  jw_key(&w, "gemm_ceiling_tflops"), jw_num(&w, ceiling > 0 ? ceiling : NAN);
+  jw_key(&w, "mfu_of_gemm_ceiling"), jw_num(&w, ceiling > 0 ? tflops / ceiling : NAN);
   jw_key(&w, "loss_first"), jw_num(&w, first);
   jw_key(&w, "loss_last"), jw_num(&w, last);
   jw_obj_end(&w);

@@ -254,15 +254,19 @@ void rdt_dist_mean_wait(rdt_dist *d, k_backend *b) {
 /* ---------------------------------------------------------------- ZeRO-1 shards */
 #define SHARD_ALIGN 64
 
-static size_t shard_chunk(const rdt_dist *d, size_t n) {
-  size_t c = (n + (size_t)d->world - 1) / (size_t)d->world;
+static size_t shard_chunk(int world, size_t n) {
+  size_t c = (n + (size_t)world - 1) / (size_t)world;
   return (c + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN;
 }
 
-void rdt_dist_shard(const rdt_dist *d, int rank, size_t n, size_t *lo, size_t *cnt) {
-  size_t c = shard_chunk(d, n), at = (size_t)rank * c;
+void rdt_shard_range(int world, int rank, size_t n, size_t *lo, size_t *cnt) {
+  size_t c = shard_chunk(world, n), at = (size_t)rank * c;
   *lo = at < n ? at : n;
   *cnt = n - *lo < c ? n - *lo : c;
+}
+
+void rdt_dist_shard(const rdt_dist *d, int rank, size_t n, size_t *lo, size_t *cnt) {
+  rdt_shard_range(d->world, rank, n, lo, cnt);
 }
 
 #if RDT_HAVE_MPI
@@ -281,7 +285,7 @@ void rdt_dist_allgather_f32(rdt_dist *d, k_backend *b, float *buf, size_t n) {
   if (d->world == 1) return;
 #if RDT_HAVE_NCCL
   if (d->nccl) {
-    if (rdt_nccl_allgather_start(d->nccl, buf, n, shard_chunk(d, n)) != 0 || rdt_nccl_wait(d->nccl) != 0)
+    if (rdt_nccl_allgather_start(d->nccl, buf, n, shard_chunk(d->world, n)) != 0 || rdt_nccl_wait(d->nccl) != 0)
       rdt_dist_abort(d, "parameter all-gather: %s", rdt_error());
     return;
   }

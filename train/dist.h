@@ -64,6 +64,8 @@ void rdt_dist_mean_wait(rdt_dist *d, k_backend *b);
 /* ZeRO-1 shards of n elements: rank r owns [*lo, *lo + *cnt), equal pieces
  * of a multiple of 64 elements in rank order, the last shorter (or empty). */
 void rdt_dist_shard(const rdt_dist *d, int rank, size_t n, size_t *lo, size_t *cnt);
+/* The same for a world of `world` ranks, without one (rdt bench train --zero_world). */
+void rdt_shard_range(int world, int rank, size_t n, size_t *lo, size_t *cnt);
 /* Every rank's shard of buf (n floats on backend b) from its owner: an
  * in-place all-gather (NCCL on CUDA, MPI otherwise). */
 void rdt_dist_allgather_f32(rdt_dist *d, k_backend *b, float *buf, size_t n);

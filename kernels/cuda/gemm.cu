@@ -10,7 +10,8 @@
  * activation dtype, accumulation and scaling are fp32 (CUBLAS_COMPUTE_32F:
  * no TF32), weight gradients are written in fp32 with beta = 1.  The bias is
  * fused as cuBLASLt's BIAS epilogue (fp32 bias vector) when cuBLASLt offers an
- * algorithm for it, else added by a separate kernel; k_linear_gelu can use the
+ * algorithm for it, else the product is written in fp32 and one kernel adds
+ * the bias and rounds (the output rounded once either way); k_linear_gelu can use the
  * GELU_AUX(_BIAS) epilogue (opt-in, RDT_CUDA_GELU_EPILOGUE=1), which writes
  * the pre-activation to the AUX buffer and GELU of it to D.  Algorithms found by the
  * heuristic are cached per shape, dtype and pointer alignment; with
@@ -255,19 +256,19 @@ void kc_linear(k_backend *b, void *y, const void *x, const void *W, const float 
     if (kc_matmul(s, &g) == 0) return;
     g.bias = NULL;
   }
-  if (bias) s->bias_fallback_calls++;
-  if (bias && b->act != RDT_F32) {
-    /* No fused bias: the product in fp32, then bias and one rounding, so the
-     * result is rounded where the epilogue would round it (not twice). */
-    float *acc = (float *)kc_temp_alloc(s, (size_t)M * N * sizeof(float));
-    g.D = acc, g.d_type = CUDA_R_32F;
+  if (!bias) {
     kc_matmul(s, &g);
-    KC_DISPATCH(b->act, T, kc_map(s, (size_t)M * N, kc_bias_round_op<T>{(T *)y, acc, bias, N}));
-    kc_temp_free(s, acc);
     return;
   }
+  /* No fused bias: the product in fp32 (y itself when activations are F32),
+   * then bias and one rounding, so the result is rounded where the epilogue
+   * would round it (not twice). */
+  s->bias_fallback_calls++;
+  float *acc = b->act == RDT_F32 ? (float *)y : (float *)kc_temp_alloc(s, (size_t)M * N * sizeof(float));
+  g.D = acc, g.d_type = CUDA_R_32F;
   kc_matmul(s, &g);
-  if (bias) kc_add_pos(b, y, bias, M, 1, N); /* y[r, :] += bias: add_pos with T = 1 */
+  KC_DISPATCH(b->act, T, kc_map(s, (size_t)M * N, kc_bias_round_op<T>{(T *)y, acc, bias, N}));
+  if (acc != y) kc_temp_free(s, acc);
 }
 
 /* One product with the GELU epilogue where it applies (the few-row kernel, or
